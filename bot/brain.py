@@ -1,0 +1,188 @@
+"""The answer engine: red flags first, then fuzzy matching, then a decision by thresholds.
+
+It holds no per-user state; `dialogue.py` adds conversations on top of it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from bot.content import Content, Entry, load
+from bot.matching import Matcher, Ranking
+from bot.red_flags import Finding, RedFlagDetector
+from bot.replies import Button, Reply
+from bot.settings import Settings
+from bot.text import Speller, clean, tokenize, words_only
+
+#: A match at least this good answers directly …
+ANSWER_SCORE = 45.0
+#: … unless another entry of another topic is this close: then ask "did you mean".
+CLARIFY_MARGIN = 1.0
+#: Below ANSWER_SCORE but at least this: "did you mean" with the best few.
+CLARIFY_SCORE = 40.0
+#: Below this share of known words the message is about something else: the fallback.
+MIN_COVERAGE = 0.6
+#: How many entries a "did you mean" offers.
+CLARIFY_CHOICES = 3
+#: Button data prefixes (kept short: Telegram allows 64 bytes).
+ENTRY, TOPIC, MENU = "e:", "t:", "m:"
+_HTML = re.compile(r"[<>&]")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The decision thresholds, so an evaluation can try others."""
+
+    answer: float = ANSWER_SCORE
+    clarify: float = CLARIFY_SCORE
+    margin: float = CLARIFY_MARGIN
+    coverage: float = MIN_COVERAGE
+
+
+class Brain:
+    """Answers one message from the content, with no memory of earlier ones."""
+
+    def __init__(self, content: Content, settings: Settings | None = None, thresholds: Thresholds | None = None) -> None:
+        self.content = content
+        self.settings = settings or Settings.from_env()
+        self.thresholds = thresholds or Thresholds()
+        language = content.language
+        vocabulary = _vocabulary(content)
+        speller = Speller(vocabulary)
+        self.detector = RedFlagDetector(content.signs, language, speller)
+        self.matcher = Matcher(content.entries.values(), language, speller, vocabulary)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None) -> Brain:
+        """Load, validate and index the content (the whole start-up cost)."""
+        return cls(load(), settings)
+
+    # -- the answer path ------------------------------------------------------------------
+
+    def answer(self, text: str) -> Reply:
+        """The reply to a free-text message: red-flag advice, an answer, a question back, or help."""
+        finding = self.detector.scan(text)
+        if finding:
+            return self.urgent(finding)
+        return self.decide(self.matcher.rank(text, limit=CLARIFY_CHOICES + 2))
+
+    def decide(self, ranking: Ranking) -> Reply:
+        """Turn ranked candidates into an answer, a "did you mean", or the fallback."""
+        t, candidates = self.thresholds, ranking.candidates
+        if not candidates or candidates[0].score < t.clarify or ranking.coverage < t.coverage:
+            return self.fallback(candidates[0].score if candidates else 0.0)
+        top = candidates[0]
+        rivals = [c for c in candidates[1:] if top.score - c.score < t.margin and c.entry.topic != top.entry.topic]
+        if top.score >= t.answer and not rivals:
+            return self.entry_reply(top.entry, top.score)
+        close = [c for c in candidates if top.score - c.score < 2 * t.margin + (t.answer - top.score)]
+        if len(close) == 1 and top.score >= t.answer:
+            return self.entry_reply(top.entry, top.score)
+        choices = close[:CLARIFY_CHOICES]
+        buttons = tuple(Button(c.entry.label, ENTRY + c.entry.id) for c in choices)
+        return Reply(
+            text=self.content.message("clarify"),
+            kind="clarify",
+            buttons=(*buttons, self.menu_button()),
+            topic=top.entry.topic,
+            id=top.entry.id,
+            score=top.score,
+        )
+
+    # -- reply builders -------------------------------------------------------------------
+
+    def entry_reply(self, entry: Entry, score: float = 100.0) -> Reply:
+        """An entry's answer with its follow-up questions as buttons."""
+        follow = tuple(Button(self.content.entries[f].label, ENTRY + f) for f in entry.follow_ups)
+        kind = "smalltalk" if entry.topic == "smalltalk" else "answer"
+        extra_buttons = (self.menu_button(),) if kind == "answer" else self.topic_buttons()
+        return Reply(
+            text=self.fill(entry.answer),
+            kind=kind,
+            buttons=(*follow, *extra_buttons),
+            topic=entry.topic,
+            id=entry.id,
+            score=score,
+        )
+
+    def urgent(self, finding: Finding) -> Reply:
+        """The urgent-care reply of the most urgent tier found, naming what was noticed."""
+        tier = finding.tier or "urgent"
+        signs = "; ".join(s.label for s in finding.signs)
+        return Reply(
+            text=self.fill(self.content.tier_replies[tier], signs=signs),
+            kind="urgent",
+            urgency=tier,
+            id=finding.signs[0].id,
+            score=100.0,
+        )
+
+    def fallback(self, score: float = 0.0) -> Reply:
+        """Not understood or out of scope: say what the bot can do and offer the topics."""
+        return Reply(text=self.fill(self.content.message("fallback")), kind="fallback", buttons=self.topic_buttons(), score=score)
+
+    def topic_buttons(self) -> tuple[Button, ...]:
+        """One button per topic, then triage."""
+        labels = self.content.messages["topic_labels"]
+        buttons = [Button(label, TOPIC + topic) for topic, label in labels.items()]
+        return (*buttons, Button(self.content.message("start_triage"), "/triage"))
+
+    def menu_button(self) -> Button:
+        return Button(self.content.message("more_topics"), MENU)
+
+    def topic_menu(self, topic: str) -> Reply:
+        """The questions of one topic, as buttons."""
+        label = self.content.messages["topic_labels"].get(topic, topic)
+        buttons = tuple(Button(e.label, ENTRY + e.id) for e in self.content.by_topic(topic))
+        return Reply(
+            text=self.fill(self.content.message("topic_intro"), topic=_escape(label)),
+            kind="answer",
+            buttons=(*buttons, self.menu_button()),
+            topic=topic,
+            score=100.0,
+        )
+
+    def fill(self, template: str, **values: str) -> str:
+        """Fill the emergency numbers (from the environment or the defaults) into a text."""
+        s = self.settings
+        numbers = {
+            "emergency_number": s.emergency_number or self.content.message("default_emergency_number"),
+            "urgent_number": f" ({s.urgent_number})" if s.urgent_number else self.content.message("default_urgent_number"),
+        }
+        return template.format_map(_Defaults({**numbers, **values}))
+
+
+class _Defaults(dict):
+    """Leaves unknown `{placeholders}` as they are instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _escape(text: str) -> str:
+    return _HTML.sub(lambda m: {"<": "&lt;", ">": "&gt;", "&": "&amp;"}[m.group(0)], text)
+
+
+def _vocabulary(content: Content) -> set[str]:
+    """Every word the content uses: what a misspelling is corrected towards."""
+    lang = content.language
+    words: set[str] = set(lang.words.values()) | set(lang.stopwords) | set(lang.denials)
+    texts = [p for s in content.signs for p in s.phrasings]
+    texts += [t for s in content.signs for combo in s.combinations for group in combo for t in group]
+    for entry in content.entries.values():
+        texts += [entry.question, *entry.examples, entry.answer]
+    for text in texts:
+        words.update(words_only(tokenize(text, lang)))
+    return {w for w in words if w.isalpha()}
+
+
+def timed_load() -> tuple[Brain, float]:
+    """Load the brain and report how long start-up took, in seconds."""
+    start = time.perf_counter()
+    brain = Brain.load()
+    return brain, time.perf_counter() - start
+
+
+__all__ = ["Brain", "Thresholds", "clean", "timed_load"]

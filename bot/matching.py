@@ -1,0 +1,120 @@
+"""Fuzzy matching of a question against every example phrasing of every entry.
+
+Two measures, chosen on the labelled sets with `benchmarks/tune_matching.py`:
+- how much of the weight of the words is shared (a Dice overlap where rare words count more, so
+  "ice" decides and "how do I" does not), which also picks a short list of candidates fast;
+- rapidfuzz's `token_sort_ratio` on that short list, which rewards the same words in any order
+  and forgives typos the speller left.
+A third figure, `coverage`, says how much of the message is about this bot's subject at all;
+"how do I treat a sore throat" shares "how do I treat" with the content but not "throat".
+The index is built once at start-up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from bot.content import Entry
+from bot.text import Language, Speller, stem, tokenize, words_only
+
+#: Weight of the word-overlap measure in the blend (the rest is token_sort_ratio).
+OVERLAP_WEIGHT = 0.5
+#: Weight of the whole entry's vocabulary (all its phrasings together) in the final score.
+ENTRY_WEIGHT = 0.2
+#: Phrasings rescored with rapidfuzz after the overlap pre-selection.
+SHORTLIST = 40
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An entry and how well the message matched its best phrasing (0 to 100)."""
+
+    entry: Entry
+    score: float
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The best entries for a message and how much of the message the content knows (0 to 1)."""
+
+    candidates: list[Candidate]
+    coverage: float
+
+
+class Matcher:
+    """Ranks the entries for a message."""
+
+    def __init__(self, entries: Iterable[Entry], language: Language, speller: Speller, domain: set[str]) -> None:
+        self._language = language
+        self._domain = {stem(w) for w in domain}
+        self._stopwords = {stem(w) for w in language.stopwords}
+        self._speller = speller
+        self._choices: list[str] = []
+        self._owners: list[Entry] = []
+        for entry in entries:
+            for phrase in (entry.question, *entry.examples):
+                normalized = self.normalize(phrase)
+                if normalized:
+                    self._choices.append(normalized)
+                    self._owners.append(entry)
+        entries_with: dict[str, set[str]] = defaultdict(set)
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        for index, choice in enumerate(self._choices):
+            for word in set(choice.split()):
+                entries_with[word].add(self._owners[index].id)
+                self._postings[word].append(index)
+        count = len({e.id for e in self._owners}) + 1
+        self._idf = {w: math.log(count / (len(ids) + 0.5)) for w, ids in entries_with.items()}
+        self._unknown_idf = math.log(count / 0.5)
+        self._mass = [sum(self._idf[w] for w in set(c.split())) for c in self._choices]
+        self._entry_words: dict[str, set[str]] = defaultdict(set)
+        for index, choice in enumerate(self._choices):
+            self._entry_words[self._owners[index].id].update(choice.split())
+
+    def normalize(self, text: str) -> str:
+        """The words of `text`, spelled the content's way."""
+        return " ".join(stem(w) for w in words_only(self._speller.correct_all(tokenize(text, self._language))))
+
+    def weight(self, word: str) -> float:
+        """How much a word tells entries apart: rare words weigh more, unknown ones the most."""
+        return self._idf.get(word, self._unknown_idf)
+
+    def coverage(self, words: set[str]) -> float:
+        """The share of the message's meaningful words that the content (answers too) knows."""
+        meaningful = [w for w in words if w not in self._stopwords]
+        total = sum(self.weight(w) for w in meaningful)
+        known = sum(self.weight(w) for w in meaningful if w in self._domain)
+        return known / total if total else 1.0
+
+    def rank(self, text: str, limit: int = 5) -> Ranking:
+        """The best `limit` entries for `text`, best first, one score per entry."""
+        query = self.normalize(text)
+        words = set(query.split())
+        if not words:
+            return Ranking([], 0.0)
+        shared: dict[int, float] = defaultdict(float)
+        for word in words:
+            weight = self._idf.get(word)
+            if weight is not None:
+                for index in self._postings[word]:
+                    shared[index] += weight
+        mass = sum(self.weight(w) for w in words)
+        overlap = {i: 200.0 * s / (mass + self._mass[i]) for i, s in shared.items()}
+        shortlist = sorted(overlap, key=overlap.__getitem__, reverse=True)[:SHORTLIST]
+        best: dict[str, Candidate] = {}
+        for index in shortlist:
+            score = OVERLAP_WEIGHT * overlap[index] + (1 - OVERLAP_WEIGHT) * fuzz.token_sort_ratio(query, self._choices[index])
+            entry = self._owners[index]
+            if entry.id not in best or score > best[entry.id].score:
+                best[entry.id] = Candidate(entry, score)
+        for entry_id, candidate in best.items():
+            known = self._entry_words[entry_id]
+            share = sum(self.weight(w) for w in words if w in known) / mass
+            best[entry_id] = Candidate(candidate.entry, (1 - ENTRY_WEIGHT) * candidate.score + ENTRY_WEIGHT * 100 * share)
+        ranked = sorted(best.values(), key=lambda c: -c.score)[:limit]
+        return Ranking(ranked, self.coverage(words))

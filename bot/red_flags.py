@@ -1,0 +1,140 @@
+"""The red-flag safety net: finds warning signs anywhere in a message, before any other matching.
+
+A sign is found by one of its phrasings, or by one term of every group of a combination inside
+one sentence. A sign the user explicitly denies ("no numbness", "I did not fall") is set aside;
+anything else — uncertain, misspelled, buried in a long message — raises the alarm. "cannot" is
+never a denial, so "I can't pee" is a sign.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import product
+
+from bot.content import TIERS, Sign
+from bot.text import SENTENCE_END, Language, Speller, tokenize
+
+#: At most this many other words may stand between two words of a phrasing.
+PHRASE_GAP = 2
+#: Terms of one combination must stand within this many words of each other.
+COMBINATION_SPAN = 12
+#: A denial reaches this many words ahead ("no history of cancer").
+DENIAL_REACH = 4
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The signs found in one message and the tier of the most urgent one."""
+
+    signs: tuple[Sign, ...]
+
+    @property
+    def tier(self) -> str | None:
+        tiers = {s.tier for s in self.signs}
+        return next((t for t in TIERS if t in tiers), None)
+
+    def __bool__(self) -> bool:
+        return bool(self.signs)
+
+
+Term = tuple[str, ...]
+Span = tuple[int, int, frozenset[int]]  # first word, last word, the words of the term itself
+
+
+class RedFlagDetector:
+    """Scans messages for the warning signs of `intents/red_flags.yaml`."""
+
+    def __init__(self, signs: Iterable[Sign], language: Language, speller: Speller) -> None:
+        self._language = language
+        self._speller = speller
+        self._signs = tuple(signs)
+        self._phrasings: list[tuple[Sign, Term]] = []
+        self._combinations: list[tuple[Sign, tuple[tuple[Term, ...], ...]]] = []
+        for sign in self._signs:
+            self._phrasings += [(sign, self.terms(p)) for p in sign.phrasings]
+            for combo in sign.combinations:
+                self._combinations.append((sign, tuple(tuple(self.terms(t) for t in g) for g in combo)))
+        self._by_first: dict[str, set[Term]] = defaultdict(set)
+        for term in self.all_terms():
+            self._by_first[term[0]].add(term)
+
+    def terms(self, phrase: str) -> Term:
+        """A phrase of the content file, read the way a message is read."""
+        return tuple(t for t in self._speller.correct_all(tokenize(phrase, self._language)) if t not in (",", SENTENCE_END))
+
+    def all_terms(self) -> set[Term]:
+        """Every phrase the detector looks for."""
+        terms = {t for _, t in self._phrasings}
+        for _, groups in self._combinations:
+            terms.update(t for group in groups for t in group)
+        return terms
+
+    def scan(self, text: str) -> Finding:
+        """The signs in `text` that the user did not explicitly deny, most urgent first."""
+        words = self._speller.correct_all(tokenize(text, self._language))
+        spans = self._find_terms(words)
+        found: dict[str, Sign] = {}
+        for sign, term in self._phrasings:
+            if sign.id not in found and any(not self._denied(words, s) for s in spans.get(term, ())):
+                found[sign.id] = sign
+        for sign, groups in self._combinations:
+            if sign.id not in found and self._combination_holds(words, groups, spans):
+                found[sign.id] = sign
+        ordered = sorted(found.values(), key=lambda s: TIERS.index(s.tier))
+        return Finding(tuple(ordered))
+
+    def _find_terms(self, words: list[str]) -> dict[Term, list[Span]]:
+        """Where each known term stands in the message (a few words may stand in between)."""
+        spans: dict[Term, list[Span]] = defaultdict(list)
+        present = set(words)
+        for start, word in enumerate(words):
+            for term in self._by_first.get(word, ()):
+                if not present.issuperset(term):
+                    continue
+                at = [start]
+                for part in term[1:]:
+                    nxt = _next_index(words, part, at[-1] + 1, PHRASE_GAP)
+                    if nxt is None:
+                        break
+                    at.append(nxt)
+                else:
+                    spans[term].append((start, at[-1], frozenset(at)))
+        return spans
+
+    def _combination_holds(self, words: list[str], groups: tuple[tuple[Term, ...], ...], spans: dict[Term, list[Span]]) -> bool:
+        options = [[s for term in group for s in spans.get(term, ())] for group in groups]
+        if not all(options):
+            return False
+        for pick in product(*options):
+            first = min(s[0] for s in pick)
+            last = max(s[1] for s in pick)
+            if last - first > COMBINATION_SPAN or SENTENCE_END in words[first:last]:
+                continue
+            own = frozenset().union(*(s[2] for s in pick))
+            if not self._denied(words, (first, last, own)):
+                return True
+        return False
+
+    def _denied(self, words: list[str], span: Span) -> bool:
+        """True when a denial word governs the span: just before it, or inside it."""
+        first, last, own = span
+        denials, breaks = self._language.denials, self._language.clause_breaks
+        if any(words[i] in denials for i in range(first, last + 1) if i not in own):
+            return True
+        for i in range(first - 1, max(first - 1 - DENIAL_REACH, -1), -1):
+            if words[i] in (SENTENCE_END, ",") or words[i] in breaks:
+                return False
+            if words[i] in denials:
+                return True
+        return False
+
+
+def _next_index(words: list[str], part: str, start: int, gap: int) -> int | None:
+    for i in range(start, min(start + gap + 1, len(words))):
+        if words[i] == SENTENCE_END:
+            return None
+        if words[i] == part:
+            return i
+    return None

@@ -1,0 +1,44 @@
+"""What the bot sends back: text, buttons and the labels outside checks read (CONTRACT.md §2)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice offered with a reply; `data` comes back when it is pressed (≤ 64 bytes)."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message of the bot, independent of the platform that shows it."""
+
+    text: str
+    kind: str
+    buttons: tuple[Button, ...] = ()
+    topic: str | None = None
+    id: str | None = None
+    score: float = 0.0
+    urgency: str | None = None
+    state: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self, query: str | None = None) -> dict[str, Any]:
+        """The contract's JSON object; `query` is included when given."""
+        data: dict[str, Any] = {} if query is None else {"query": query}
+        data.update(
+            kind=self.kind,
+            topic=self.topic,
+            id=self.id,
+            score=round(self.score, 1),
+            urgency=self.urgency,
+            text=self.text,
+            buttons=[asdict(b) for b in self.buttons],
+            state=self.state,
+        )
+        return data

@@ -1,0 +1,37 @@
+"""Settings read from the environment (CONTRACT.md section 4), in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment configures; unset values fall back to the documented defaults."""
+
+    token: str | None
+    api_base_url: str | None
+    data_dir: Path
+    emergency_number: str | None
+    urgent_number: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    listen: str
+    port: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
+            data_dir=Path(env.get("BOT_DATA_DIR") or "./data"),
+            emergency_number=env.get("EMERGENCY_NUMBER") or None,
+            urgent_number=env.get("URGENT_NUMBER") or None,
+            webhook_url=env.get("WEBHOOK_URL") or None,
+            webhook_secret=env.get("WEBHOOK_SECRET") or None,
+            listen=env.get("WEBHOOK_LISTEN") or "0.0.0.0",
+            port=int(env.get("PORT") or 8443),
+        )

@@ -1,0 +1,120 @@
+"""Text normalization shared by the matcher and the red-flag detector.
+
+People type on a phone in pain: curly apostrophes, emoji, "cant", "ibuprofin", "my back locked
+up". Both the content's example phrasings and the user's message go through the same steps, so
+they meet in the same words. The word lists come from `language.yaml`, not from code.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+#: Characters that end a sentence: a red-flag combination must stand inside one sentence.
+SENTENCE_END = "."
+
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
+_SENTENCE_PUNCT = re.compile(r"[.!?;:\n]+")
+_NON_WORD = re.compile(r"[^a-z0-9' ]+")
+_SPACES = re.compile(r"\s+")
+#: Longest message part looked at; a 100,000-character paste is cut, never choked on.
+MAX_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Language:
+    """The word lists of `language.yaml`, compiled for fast rewriting."""
+
+    phrases: dict[str, str]
+    words: dict[str, str]
+    stopwords: frozenset[str]
+    denials: frozenset[str]
+    clause_breaks: frozenset[str]
+
+    def __post_init__(self) -> None:
+        keys = sorted(self.phrases, key=len, reverse=True)
+        pattern = r"(?<![a-z0-9'])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![a-z0-9'])"
+        object.__setattr__(self, "_phrase_re", re.compile(pattern) if keys else None)
+
+    def rewrite_phrases(self, text: str) -> str:
+        """Replace multi-word expressions ("can't", "seized up") by the bot's word."""
+        regex = self._phrase_re  # type: ignore[attr-defined]
+        return regex.sub(lambda m: self.phrases[m.group(0)], text) if regex else text
+
+
+def clean(text: str) -> str:
+    """Unicode-normalize, lowercase and strip emoji, control and zero-width characters."""
+    text = unicodedata.normalize("NFKC", text[:MAX_CHARS]).translate(_APOSTROPHES).lower()
+    kept = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if ch == "\n" or not cat.startswith(("C", "S")):
+            kept.append(ch)
+        else:
+            kept.append(" ")
+    return "".join(kept)
+
+
+def tokenize(text: str, language: Language) -> list[str]:
+    """Words of the message with a sentence marker (`.`) where a sentence ends."""
+    text = language.rewrite_phrases(clean(text))
+    text = _SENTENCE_PUNCT.sub(f" {SENTENCE_END} ", text)
+    text = text.replace(",", " , ")
+    tokens: list[str] = []
+    for raw in text.split():
+        if raw in (SENTENCE_END, ","):
+            tokens.append(raw)
+            continue
+        word = _NON_WORD.sub("", raw).strip("'")
+        if not word:
+            continue
+        word = word.replace("'", "") if word not in language.words else word
+        tokens.append(language.words.get(word, word))
+    return tokens
+
+
+class Speller:
+    """Corrects a misspelled word to the nearest word the content knows ("numbess" → "numbness")."""
+
+    def __init__(self, vocabulary: set[str]) -> None:
+        self._vocabulary = vocabulary
+        self._choices = sorted(w for w in vocabulary if len(w) >= 4)
+        self.correct = lru_cache(maxsize=65536)(self._correct)
+
+    def _correct(self, word: str) -> str:
+        if word in self._vocabulary or len(word) < 5 or not word.isalpha():
+            return word
+        limit = 1 if len(word) < 8 else 2
+        found = process.extractOne(
+            word, self._choices, scorer=Levenshtein.distance, score_cutoff=limit
+        )
+        return found[0] if found else word
+
+    def correct_all(self, tokens: list[str]) -> list[str]:
+        """Correct every token; sentence markers and known words pass unchanged."""
+        return [self.correct(t) for t in tokens]
+
+
+def stem(word: str) -> str:
+    """A light suffix strip so "strained", "stretching" and "muscles" meet "strain", "stretch", "muscle"."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)]
+            break
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+def words_only(tokens: list[str]) -> list[str]:
+    """Drop the punctuation markers, keeping the words."""
+    return [t for t in tokens if t not in (SENTENCE_END, ",")]
