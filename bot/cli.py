@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from bot.content import ContentError, load
+from bot.replies import plain
 from bot.settings import Settings
 
 
@@ -29,7 +30,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.question:
         question = " ".join(args.question)
         reply = brain.answer(question)
-        print(json.dumps(reply.to_json(question), ensure_ascii=False) if args.json else reply.text)
+        print(json.dumps(reply.to_json(question), ensure_ascii=False) if args.json else plain(reply.text))
         return 0
     for line in sys.stdin:
         question = line.rstrip("\r\n")
@@ -39,7 +40,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(reply.to_json(question), ensure_ascii=False), flush=True)
         else:
-            print(reply.text, end="\n\n", flush=True)
+            print(plain(reply.text), end="\n\n", flush=True)
     return 0
 
 

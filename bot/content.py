@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.errors import ContentError
 from bot.text import Language
+from bot.triage import Flow, validate
 
 TOPICS = (
     "basics",
@@ -33,10 +35,6 @@ TIERS = ("emergency", "urgent")
 MIN_FAQ_EXAMPLES = 6
 MIN_INTENT_EXAMPLES = 8
 MAX_LABEL = 32
-
-
-class ContentError(Exception):
-    """A content file is broken; the message names the file, the entry and the problem."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ class Content:
     tier_replies: dict[str, str]
     messages: dict[str, Any]
     language: Language
-    flow: dict[str, Any] = field(default_factory=dict)
+    flow: Flow
     root: Path = Path(".")
 
     def by_topic(self, topic: str) -> list[Entry]:
@@ -233,7 +231,7 @@ def _load_language(path: Path) -> Language:
     _require(isinstance(data, dict), path.name, "must be a mapping")
     for key in ("phrases", "words"):
         _require(isinstance(data.get(key), dict), path.name, f"'{key}' must be a mapping")
-    lists = {key: data.get(key) for key in ("stopwords", "denials", "clause_breaks")}
+    lists = {key: data.get(key) for key in ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links")}
     for key, value in lists.items():
         _require(isinstance(value, list), path.name, f"'{key}' must be a list")
         for item in value:
@@ -244,6 +242,8 @@ def _load_language(path: Path) -> Language:
         stopwords=frozenset(map(str, lists["stopwords"])),
         denials=frozenset(map(str, lists["denials"])),
         clause_breaks=frozenset(map(str, lists["clause_breaks"])),
+        denials_after=frozenset(map(str, lists["denials_after"])),
+        denial_links=frozenset(map(str, lists["denial_links"])),
     )
 
 
@@ -259,6 +259,7 @@ def load(root: Path | None = None) -> Content:
         tier_replies=replies,
         messages=messages,
         language=_load_language(root / "language.yaml"),
+        flow=validate(read_yaml(root / "flows" / "triage.yaml"), "flows/triage.yaml"),
         root=root,
     )
     return content

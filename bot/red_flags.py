@@ -118,10 +118,16 @@ class RedFlagDetector:
         return False
 
     def _denied(self, words: list[str], span: Span) -> bool:
-        """True when a denial word governs the span: just before it, or inside it."""
+        """True when a denial governs the span: just before it, inside it, or "… is fine" after it."""
         first, last, own = span
-        denials, breaks = self._language.denials, self._language.clause_breaks
+        lang = self._language
+        denials, breaks = lang.denials, lang.clause_breaks
         if any(words[i] in denials for i in range(first, last + 1) if i not in own):
+            return True
+        after = last + 1
+        while after < len(words) and after <= last + 3 and words[after] in lang.denial_links:
+            after += 1
+        if after > last + 1 and after < len(words) and words[after] in lang.denials_after:
             return True
         for i in range(first - 1, max(first - 1 - DENIAL_REACH, -1), -1):
             if words[i] in (SENTENCE_END, ",") or words[i] in breaks:

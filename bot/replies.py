@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+_TAGS = re.compile(r"</?(?:b|i|u|s|code|pre|a)(?:\s[^>]*)?>")
+
+
+def plain(text: str) -> str:
+    """Reply text as a person sees it: without the HTML that Telegram shows as bold."""
+    return html.unescape(_TAGS.sub("", text))
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,7 @@ class Reply:
             id=self.id,
             score=round(self.score, 1),
             urgency=self.urgency,
-            text=self.text,
+            text=plain(self.text),
             buttons=[asdict(b) for b in self.buttons],
             state=self.state,
         )

@@ -35,6 +35,8 @@ class Language:
     stopwords: frozenset[str]
     denials: frozenset[str]
     clause_breaks: frozenset[str]
+    denials_after: frozenset[str] = frozenset()
+    denial_links: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         keys = sorted(self.phrases, key=len, reverse=True)
@@ -42,9 +44,19 @@ class Language:
         object.__setattr__(self, "_phrase_re", re.compile(pattern) if keys else None)
 
     def rewrite_phrases(self, text: str) -> str:
-        """Replace multi-word expressions ("can't", "seized up") by the bot's word."""
+        """Replace multi-word expressions ("can't", "seized up") by the bot's word, until none is left.
+
+        Twice at most more: "haven't been able to" becomes "have not been able to", then "have cannot".
+        """
         regex = self._phrase_re  # type: ignore[attr-defined]
-        return regex.sub(lambda m: self.phrases[m.group(0)], text) if regex else text
+        for _ in range(3):
+            if regex is None:
+                break
+            rewritten = regex.sub(lambda m: self.phrases[m.group(0)], text)
+            if rewritten == text:
+                break
+            text = rewritten
+        return text
 
 
 def clean(text: str) -> str:

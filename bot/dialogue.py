@@ -1,0 +1,201 @@
+"""The dialogue core: a user's message or button press, and their stored state, in; replies out.
+
+Platform-independent: the terminal chat and the Telegram bot are thin adapters over `Dialogue`.
+Red flags are checked first on every message, also in the middle of /triage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.brain import ENTRY, MENU, TOPIC, Brain
+from bot.replies import Button, Reply
+from bot.storage import Store
+from bot.text import MAX_CHARS
+from bot.triage import Step
+
+TRIAGE = "tr:"
+CONTROLS = ("back", "restart", "cancel")
+CONTINUE = TRIAGE + "continue"
+COMMANDS = ("start", "help", "topics", "triage", "cancel", "about", "privacy", "forget")
+
+
+class Dialogue:
+    """Runs conversations over a `Brain` and a `Store`."""
+
+    def __init__(self, brain: Brain, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.brain = brain
+        self.store = store
+        self.clock = clock
+        self.flow = brain.content.flow
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def handle_text(self, user_id: int, text: str) -> list[Reply]:
+        """A typed message or command."""
+        state, notes = self._load(user_id)
+        replies = notes + self._text(user_id, state, text or "")
+        if len(text or "") > MAX_CHARS:
+            replies.append(self._say("too_long"))
+        return replies
+
+    def handle_button(self, user_id: int, data: str) -> list[Reply]:
+        """A button press; stale or forged data gets a polite "expired" and the current question."""
+        state, notes = self._load(user_id)
+        return notes + self._button(user_id, state, data or "")
+
+    def current_step(self, user_id: int) -> str | None:
+        """The step the user is at, or None outside a flow."""
+        flow = self.store.load(user_id).get("flow")
+        return flow.get("step") if flow else None
+
+    # -- typed messages -------------------------------------------------------------------
+
+    def _text(self, user_id: int, state: dict[str, Any], text: str) -> list[Reply]:
+        finding = self.brain.detector.scan(text)
+        if finding:
+            reply = self.brain.urgent(finding)
+            if state.get("flow"):
+                reply = _with(reply, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=state["flow"]["step"])
+            return [reply]
+        stripped = text.strip()
+        if stripped.startswith("/"):
+            command = stripped[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(stripped) > 1 else ""
+            return self._command(user_id, state, command)
+        flow = state.get("flow")
+        if flow:
+            step = self.flow.steps[flow["step"]]
+            choice = self.flow.typed_choice(step, stripped)
+            if choice:
+                return self._advance(user_id, state, choice.value)
+            reply = self.brain.answer(stripped)
+            lead = [reply] if reply.kind in ("answer", "smalltalk") else [self._plain(self.flow.texts["pick_a_button"])]
+            return [*lead, self._question(state)]
+        return [self.brain.answer(stripped)]
+
+    def _command(self, user_id: int, state: dict[str, Any], command: str) -> list[Reply]:
+        in_flow = bool(state.get("flow"))
+        if command == "triage":
+            state["flow"] = self.flow.start(self.clock())
+            self._save(user_id, state)
+            return [self._question(state, intro=True)]
+        if command == "cancel":
+            state.pop("flow", None)
+            self._save(user_id, state)
+            return [Reply(self.flow.texts["cancelled"], "answer", buttons=self.brain.topic_buttons())]
+        if command == "forget":
+            self.store.delete(user_id)
+            return [self._say("forgot")]
+        if command in ("start", "help", "topics", "about", "privacy"):
+            key = {"start": "welcome", "topics": "topics"}.get(command, command)
+            buttons = self.brain.topic_buttons() if command in ("start", "topics") else ()
+            if in_flow:
+                buttons = (Button(self.flow.texts["continue"], CONTINUE), *buttons)
+            reply = _with(self._say(key), buttons=buttons)
+            return [reply]
+        replies = [self._say("unknown_command")]
+        return replies + ([self._question(state)] if in_flow else [])
+
+    # -- buttons --------------------------------------------------------------------------
+
+    def _button(self, user_id: int, state: dict[str, Any], data: str) -> list[Reply]:
+        content = self.brain.content
+        if data.startswith("/") and data[1:] in COMMANDS:
+            return self._command(user_id, state, data[1:])
+        if data == MENU:
+            return [_with(self._say("topics"), buttons=self.brain.topic_buttons())]
+        if data.startswith(TOPIC) and data[len(TOPIC):] in content.messages["topic_labels"]:
+            return [self.brain.topic_menu(data[len(TOPIC):])]
+        if data.startswith(ENTRY) and data[len(ENTRY):] in content.entries:
+            return [self.brain.entry_reply(content.entries[data[len(ENTRY):]])]
+        flow = state.get("flow")
+        if flow and data == CONTINUE:
+            return [self._question(state)]
+        if flow and data.startswith(TRIAGE):
+            _, _, rest = data.partition(TRIAGE)
+            step_id, _, value = rest.partition(":")
+            step = self.flow.steps[flow["step"]]
+            if step_id == step.id and value in CONTROLS:
+                return self._control(user_id, state, value)
+            if step_id == step.id and step.choice(value):
+                return self._advance(user_id, state, value)
+        expired = self._say("expired_button")
+        if flow:
+            return [expired, self._question(state)]
+        return [_with(expired, buttons=self.brain.topic_buttons())]
+
+    def _control(self, user_id: int, state: dict[str, Any], control: str) -> list[Reply]:
+        if control == "cancel":
+            return self._command(user_id, state, "cancel")
+        if control == "restart":
+            return self._command(user_id, state, "triage")
+        self.flow.back(state["flow"], self.clock())
+        self._save(user_id, state)
+        return [self._question(state)]
+
+    # -- the flow -------------------------------------------------------------------------
+
+    def _advance(self, user_id: int, state: dict[str, Any], value: str) -> list[Reply]:
+        outcome = self.flow.answer(state["flow"], value, self.clock())
+        if outcome is None:
+            self._save(user_id, state)
+            return [self._question(state)]
+        answers = state.pop("flow")["answers"]
+        self._save(user_id, state)
+        return [self._outcome(outcome, answers)]
+
+    def _question(self, state: dict[str, Any], intro: bool = False) -> Reply:
+        flow = state["flow"]
+        step: Step = self.flow.steps[flow["step"]]
+        buttons = [Button(c.label, f"{TRIAGE}{step.id}:{c.value}") for c in step.choices]
+        labels = self.flow.texts["controls"]
+        controls = [c for c in CONTROLS if c != "back" or flow["history"]]
+        buttons += [Button(labels[c], f"{TRIAGE}{step.id}:{c}") for c in controls]
+        text = f"{self.flow.texts['intro'].strip()}\n\n{step.question}" if intro else step.question
+        return Reply(text, "answer", buttons=tuple(buttons), id=f"triage.{step.id}", score=100.0, state=step.id)
+
+    def _outcome(self, outcome: str, answers: dict[str, str]) -> Reply:
+        parts = [self.flow.outcomes[outcome]]
+        if outcome in ("soon", "self_care"):
+            parts.append("\n".join(self.flow.plan_for(answers)))
+        parts.append(self.flow.texts["read_back_title"] + "\n" + "\n".join(self.flow.read_back(answers)))
+        parts.append(self.flow.texts["restart_hint"])
+        urgency = outcome if outcome in ("emergency", "urgent") else None
+        buttons = (Button(self.flow.texts["controls"]["restart"], "/triage"), self.brain.menu_button())
+        return Reply(
+            self.brain.fill("\n\n".join(parts)),
+            "urgent" if urgency else "answer",
+            buttons=buttons,
+            id=f"triage.outcome.{outcome}",
+            score=100.0,
+            urgency=urgency,
+        )
+
+    # -- state and small helpers ----------------------------------------------------------
+
+    def _load(self, user_id: int) -> tuple[dict[str, Any], list[Reply]]:
+        state = self.store.load(user_id)
+        flow = state.get("flow")
+        if flow and (flow.get("step") not in self.flow.steps or self.flow.expired(flow, self.clock())):
+            state.pop("flow")
+            self._save(user_id, state)
+            return state, [self._plain(self.flow.texts["expired"])]
+        return state, []
+
+    def _save(self, user_id: int, state: dict[str, Any]) -> None:
+        self.store.save(user_id, state, self.clock())
+
+    def _say(self, key: str) -> Reply:
+        return self._plain(self.brain.fill(self.brain.content.message(key)))
+
+    @staticmethod
+    def _plain(text: str) -> Reply:
+        return Reply(text, "smalltalk", topic="smalltalk")
+
+
+def _with(reply: Reply, **changes: Any) -> Reply:
+    from dataclasses import replace
+
+    return replace(reply, **changes)

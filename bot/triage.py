@@ -1,0 +1,208 @@
+"""The guided /triage flow: a small state machine over the steps of `flows/triage.yaml`.
+
+The flow is data; this module validates it and moves a user's flow state along. The state is a
+plain dict (step, answers, history) so the store can keep it as JSON and every front end shares it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from bot.errors import ContentError
+
+SCREENS = ("emergency", "urgent")
+OUTCOMES = ("emergency", "urgent", "soon", "self_care")
+#: A flow untouched this long (seconds) expires.
+IDLE_SECONDS = 30 * 60
+#: How close a typed answer must be to a choice's label or alias (rapidfuzz WRatio, 0–100).
+TYPED_ANSWER_SCORE = 85
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    question: str
+    summary: str
+    choices: tuple[Choice, ...]
+    screen: str | None
+
+    def choice(self, value: str) -> Choice | None:
+        return next((c for c in self.choices if c.value == value), None)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    text: str
+    when: dict[str, tuple[str, ...]]
+
+    def fits(self, answers: dict[str, str]) -> bool:
+        return all(answers.get(step) in values for step, values in self.when.items())
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The validated flow file."""
+
+    steps: dict[str, Step]
+    order: tuple[str, ...]
+    outcomes: dict[str, str]
+    soon_when: tuple[dict[str, tuple[str, ...]], ...]
+    plan: tuple[PlanItem, ...]
+    aliases: dict[str, tuple[str, ...]]
+    texts: dict[str, Any]
+
+    # -- moving along --------------------------------------------------------------------
+
+    def start(self, now: float) -> dict[str, Any]:
+        """A fresh flow state at the first step."""
+        return {"step": self.order[0], "answers": {}, "history": [], "updated": now}
+
+    def answer(self, state: dict[str, Any], value: str, now: float) -> str | None:
+        """Record an answer to the current step; return the outcome when the flow ends."""
+        step = self.steps[state["step"]]
+        state["answers"][step.id] = value
+        state["history"].append(step.id)
+        state["updated"] = now
+        if step.screen and value in ("yes", "unsure"):
+            state["step"] = None
+            return step.screen
+        position = self.order.index(step.id)
+        if position + 1 < len(self.order):
+            state["step"] = self.order[position + 1]
+            return None
+        state["step"] = None
+        return self.outcome(state["answers"])
+
+    def back(self, state: dict[str, Any], now: float) -> None:
+        """Go back one step, forgetting that step's answer."""
+        if state["history"]:
+            previous = state["history"].pop()
+            state["answers"].pop(previous, None)
+            state["step"] = previous
+        state["updated"] = now
+
+    def outcome(self, answers: dict[str, str]) -> str:
+        """`soon` when one of its sets of answers holds, else `self_care` (screens end earlier)."""
+        for rule in self.soon_when:
+            if all(answers.get(step) in values for step, values in rule.items()):
+                return "soon"
+        return "self_care"
+
+    def plan_for(self, answers: dict[str, str]) -> list[str]:
+        return [item.text for item in self.plan if item.fits(answers)]
+
+    def read_back(self, answers: dict[str, str]) -> list[str]:
+        """What the user said, in order, including every "No"."""
+        lines = []
+        for step_id in self.order:
+            if step_id in answers:
+                step = self.steps[step_id]
+                choice = step.choice(answers[step_id])
+                lines.append(f"• {step.summary}: {choice.label if choice else answers[step_id]}")
+        return lines
+
+    def typed_choice(self, step: Step, text: str) -> Choice | None:
+        """The choice a typed answer means: its number, its label, or an alias ("yep", "nope")."""
+        typed = " ".join(text.lower().replace("'", "").split()).strip(" .!?")
+        if typed.isdigit() and 1 <= int(typed) <= len(step.choices):
+            return step.choices[int(typed) - 1]
+        options: dict[str, Choice] = {}
+        for choice in step.choices:
+            options[choice.label.lower()] = choice
+            options[choice.label.lower().split(" — ")[0]] = choice
+            for alias in self.aliases.get(choice.value, ()):
+                options[alias] = choice
+        if typed in options:
+            return options[typed]
+        found = process.extractOne(typed, list(options), scorer=fuzz.WRatio, score_cutoff=TYPED_ANSWER_SCORE)
+        return options[found[0]] if found and len(typed) >= 3 else None
+
+    def expired(self, state: dict[str, Any], now: float) -> bool:
+        return now - float(state.get("updated", now)) > IDLE_SECONDS
+
+
+def _fail(where: str, problem: str) -> None:
+    raise ContentError(f"{where}: {problem}")
+
+
+def _condition(raw: Any, where: str, steps: dict[str, Step]) -> dict[str, tuple[str, ...]]:
+    if not isinstance(raw, dict):
+        _fail(where, "a condition must map step ids to lists of answer values")
+    out = {}
+    for step_id, values in raw.items():
+        if step_id not in steps:
+            _fail(where, f"condition names unknown step '{step_id}'")
+        values = values if isinstance(values, list) else [values]
+        for value in values:
+            if steps[step_id].choice(str(value)) is None:
+                _fail(where, f"step '{step_id}' has no answer '{value}'")
+        out[step_id] = tuple(str(v) for v in values)
+    return out
+
+
+def validate(data: Any, name: str) -> Flow:
+    """Check the flow file and build the Flow; a problem names the file and the step."""
+    if not isinstance(data, dict):
+        _fail(name, "must be a mapping with steps, outcomes and plan")
+    answer_sets = data.get("answer_sets") or {}
+    steps: dict[str, Step] = {}
+    for i, raw in enumerate(data.get("steps") or []):
+        where = f"{name}, step {i + 1}"
+        if not isinstance(raw, dict) or not str(raw.get("id", "")).isidentifier():
+            _fail(where, "needs an 'id' in lower_snake_case")
+        where = f"{name}, step '{raw['id']}'"
+        if raw["id"] in steps:
+            _fail(where, "duplicate step id")
+        answers = raw.get("answers")
+        answers = answer_sets.get(answers) if isinstance(answers, str) else answers
+        if not isinstance(answers, list) or len(answers) < 2:
+            _fail(where, "'answers' must be an answer set name or a list of two or more {value, label}")
+        choices = []
+        for choice in answers:
+            if not isinstance(choice, dict) or not choice.get("value") or not choice.get("label"):
+                _fail(where, "every answer needs a 'value' and a 'label'")
+            choices.append(Choice(str(choice["value"]), str(choice["label"])))
+        screen = raw.get("screen")
+        if screen is not None and screen not in SCREENS:
+            _fail(where, f"'screen' must be one of {SCREENS}")
+        if screen and {c.value for c in choices} != {"yes", "no", "unsure"}:
+            _fail(where, "a screen step must answer yes / no / unsure")
+        for key in ("question", "summary"):
+            if not isinstance(raw.get(key), str) or not raw[key].strip():
+                _fail(where, f"'{key}' must be a non-empty text")
+        steps[raw["id"]] = Step(raw["id"], raw["question"].strip(), raw["summary"], tuple(choices), screen)
+    if not steps:
+        _fail(name, "no steps")
+    outcomes_raw = data.get("outcomes") or {}
+    if set(outcomes_raw) != set(OUTCOMES):
+        _fail(name, f"'outcomes' must define exactly {OUTCOMES}")
+    soon_when = tuple(_condition(c, f"{name}, outcome 'soon'", steps) for c in outcomes_raw["soon"].get("when_any") or [])
+    plan = []
+    for i, raw in enumerate(data.get("plan") or []):
+        where = f"{name}, plan item {i + 1}"
+        if not isinstance(raw, dict) or not isinstance(raw.get("text"), str) or not raw.get("source"):
+            _fail(where, "needs 'text' and 'source'")
+        plan.append(PlanItem(raw["text"], _condition(raw.get("when") or {}, where, steps)))
+    texts = {k: v for k, v in data.items() if k not in ("steps", "outcomes", "plan", "answer_sets", "aliases")}
+    for key in ("intro", "expired", "cancelled", "pick_a_button", "continue", "restart_hint", "read_back_title", "controls"):
+        if key not in texts:
+            _fail(name, f"missing '{key}'")
+    aliases = {str(k): tuple(str(a) for a in v) for k, v in (data.get("aliases") or {}).items()}
+    return Flow(
+        steps=steps,
+        order=tuple(steps),
+        outcomes={k: str(v["text"]).strip() for k, v in outcomes_raw.items()},
+        soon_when=soon_when,
+        plan=tuple(plan),
+        aliases=aliases,
+        texts=texts,
+    )
