@@ -1,0 +1,258 @@
+"""The Telegram adapter: python-telegram-bot's Application around the dialogue core.
+
+Thin on purpose: every message goes to `Dialogue` (which checks red flags first, also mid-flow),
+and this module only turns its replies into Telegram messages and buttons. No message text is
+logged at the default level.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.brain import Brain
+from bot.dialogue import Dialogue
+from bot.replies import Reply, plain
+from bot.settings import Settings
+from bot.storage import SqliteStore
+
+logger = logging.getLogger(__name__)
+
+#: Telegram refuses messages over 4096 characters; stay below with room for entities.
+MAX_MESSAGE = 4000
+#: Telegram allows 64 bytes of callback data.
+MAX_CALLBACK_BYTES = 64
+#: Buttons with labels this short share a row (Yes / No / Not sure).
+SHORT_LABEL = 12
+COMMAND_HELP = {
+    "start": "Welcome and topics",
+    "triage": "A few questions, then your self-care plan",
+    "topics": "Everything I can tell you about",
+    "help": "How to use this bot",
+    "cancel": "Stop the current questions",
+    "about": "Where my information comes from",
+    "privacy": "What I keep about you",
+    "forget": "Delete everything I keep about you",
+}
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Split a long reply at paragraph or line breaks so every part fits in one message."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit))
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n")
+    return [*parts, text] if text else parts
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard: short labels share a row, long ones stand alone."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for button in reply.buttons:
+        if len(button.data.encode()) > MAX_CALLBACK_BYTES:
+            logger.warning("button data over 64 bytes dropped")
+            continue
+        item = InlineKeyboardButton(button.label, callback_data=button.data)
+        if rows and len(button.label) <= SHORT_LABEL and all(len(b.text) <= SHORT_LABEL for b in rows[-1]) and len(rows[-1]) < 3:
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+async def send_replies(update: Update, replies: Iterable[Reply]) -> None:
+    """Send each reply as one or more messages; the buttons go with its last part."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    for reply in replies:
+        parts = split_text(reply.text)
+        for i, part in enumerate(parts):
+            markup = keyboard(reply) if i == len(parts) - 1 else None
+            try:
+                await chat.send_message(part, parse_mode=ParseMode.HTML, reply_markup=markup)
+            except BadRequest:
+                # A formatting problem must never cost the user their answer: send it plain.
+                await chat.send_message(plain(part), reply_markup=markup)
+
+
+def _dialogue(context: ContextTypes.DEFAULT_TYPE) -> Dialogue:
+    return context.application.bot_data["dialogue"]
+
+
+def _addressed_text(update: Update, username: str) -> str | None:
+    """In a group: the text when it mentions or replies to the bot, or is a command; else None."""
+    message = update.effective_message
+    if message is None or message.text is None:
+        return None
+    text = message.text
+    mention = f"@{username}".lower()
+    if message.reply_to_message and message.reply_to_message.from_user and message.reply_to_message.from_user.username == username:
+        return text
+    for entity, value in message.parse_entities([MessageEntity.MENTION, MessageEntity.BOT_COMMAND]).items():
+        if entity.type == MessageEntity.MENTION and value.lower() == mention:
+            return text.replace(value, " ").strip()
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            target = value.partition("@")[2].lower()
+            if not target or target == username.lower():
+                return text
+    return None
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A text message or command: everything goes to the dialogue core."""
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None or message.text is None:
+        return
+    text: str | None = message.text
+    if chat.type != ChatType.PRIVATE:
+        text = _addressed_text(update, context.bot.username)
+        if text is None:
+            return
+    await send_replies(update, _dialogue(context).handle_text(user.id, text))
+
+
+async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message is only answered when the edit adds a warning sign."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or not message.text:
+        return
+    dialogue = _dialogue(context)
+    finding = dialogue.brain.detector.scan(message.text)
+    if finding and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+        await send_replies(update, [dialogue.brain.urgent(finding)])
+
+
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice, locations… in a private chat: say what the bot can read."""
+    if update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+        dialogue = _dialogue(context)
+        replies = [Reply(dialogue.brain.fill(dialogue.brain.content.message("non_text")), "smalltalk")]
+        if update.effective_user and dialogue.current_step(update.effective_user.id):
+            replies += dialogue.handle_button(update.effective_user.id, "tr:continue")
+        await send_replies(update, replies)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button press: always answered, its keyboard removed so it cannot be pressed twice."""
+    query = update.callback_query
+    if query is None or query.from_user is None:
+        return
+    await query.answer()
+    if query.message is not None:
+        try:
+            await query.edit_message_reply_markup(reply_markup=None)
+        except TelegramError:
+            logger.debug("could not remove an old keyboard")
+    if query.message is None:
+        return
+    replies = _dialogue(context).handle_button(query.from_user.id, str(query.data or ""))
+    await send_replies(update, replies)
+
+
+async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Inline mode: `@bot heat or ice` offers the best answers (or the red-flag advice)."""
+    query = update.inline_query
+    if query is None:
+        return
+    brain = _dialogue(context).brain
+    text = query.query.strip()
+    results = []
+    if text:
+        first = brain.answer(text)
+        replies = [first]
+        if first.kind != "urgent":
+            ranking = brain.matcher.rank(text, limit=3)
+            replies += [brain.entry_reply(c.entry, c.score) for c in ranking.candidates if c.entry.id != first.id]
+        for i, reply in enumerate(r for r in replies if r.kind in ("answer", "urgent", "smalltalk")):
+            title = brain.content.entries[reply.id].question if reply.id in brain.content.entries else plain(reply.text).split("\n")[0]
+            body = split_text(reply.text)[0]
+            results.append(
+                InlineQueryResultArticle(
+                    id=str(i),
+                    title=title[:64],
+                    description=plain(reply.text)[:100],
+                    input_message_content=InputTextMessageContent(body, parse_mode=ParseMode.HTML),
+                )
+            )
+    await query.answer(results[:5], cache_time=60, is_personal=False)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure without the user's words, and tell them something went wrong."""
+    error = context.error
+    logger.error("update failed: %s", type(error).__name__)
+    logger.debug("traceback", exc_info=error)
+    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+        try:
+            await update.effective_chat.send_message(_dialogue(context).brain.content.message("error"))
+        except TelegramError:
+            logger.warning("could not send the error notice")
+
+
+async def _post_init(application: Application) -> None:
+    """Register the command menu, so Telegram shows it."""
+    await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMAND_HELP.items()])
+
+
+def build_application(settings: Settings, dialogue: Dialogue) -> Application:
+    """The Application with every handler; shared by `run` and the end-to-end tests."""
+    builder = Application.builder().token(settings.token or "").rate_limiter(AIORateLimiter(max_retries=3))
+    if settings.api_base_url:
+        builder = builder.base_url(settings.api_base_url).base_file_url(settings.api_base_url.replace("/bot", "/file/bot"))
+    builder = builder.post_init(_post_init).concurrent_updates(False)
+    application = builder.build()
+    application.bot_data["dialogue"] = dialogue
+    text = filters.TEXT & filters.UpdateType.MESSAGE
+    application.add_handler(MessageHandler(text, on_text))
+    application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.EDITED_MESSAGE, on_edited_text))
+    application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(InlineQueryHandler(on_inline))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT, on_other))
+    application.add_error_handler(on_error)
+    return application
+
+
+def run_telegram(settings: Settings) -> int:
+    """Run until interrupted: long polling, or a webhook with a secret token when WEBHOOK_URL is set."""
+    dialogue = Dialogue(Brain.load(settings), SqliteStore(settings.data_dir))
+    application = build_application(settings, dialogue)
+    if settings.webhook_url:
+        secret = settings.webhook_secret or secrets.token_urlsafe(32)
+        logger.info("starting webhook on %s:%s", settings.listen, settings.port)
+        application.run_webhook(
+            listen=settings.listen,
+            port=settings.port,
+            url_path="telegram",
+            webhook_url=settings.webhook_url.rstrip("/") + "/telegram",
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        logger.info("starting long polling")
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

@@ -1,0 +1,212 @@
+"""A local fake of Telegram's Bot API for end-to-end tests: 127.0.0.1 only, never the internet.
+
+It answers the methods python-telegram-bot calls with the real JSON shapes, parses the
+form-encoded bodies the library sends, serves long-polling `getUpdates` honouring `offset`,
+and records every request so tests read as "user says X, bot sends Y".
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+BOT = {
+    "id": 4242,
+    "is_bot": True,
+    "first_name": "Spasm Helper",
+    "username": "spasm_helper_bot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": True,
+}
+
+
+class FakeTelegram:
+    """The server's state: queued updates, sent messages and every call made."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._next_update = 1
+        self._next_message = 1000
+        self._cond = threading.Condition()
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/bot"
+
+    def start(self) -> FakeTelegram:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- what users do ----------------------------------------------------------------------
+
+    def _push(self, update: dict[str, Any]) -> int:
+        with self._cond:
+            update["update_id"] = self._next_update
+            self._next_update += 1
+            self.updates.append(update)
+            self._cond.notify_all()
+            return update["update_id"]
+
+    def message_id(self) -> int:
+        with self._cond:
+            self._next_message += 1
+            return self._next_message
+
+    def send_text(self, user_id: int, text: str, chat_id: int | None = None, chat_type: str = "private",
+                  reply_to_bot: bool = False, edited: bool = False) -> int:
+        """A user types `text`; a leading /command carries its bot_command entity, as Telegram's do."""
+        chat = {"id": chat_id or user_id, "type": chat_type}
+        if chat_type != "private":
+            chat["title"] = "Back pain group"
+        message: dict[str, Any] = {
+            "message_id": self.message_id(),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": "Pat"},
+            "text": text,
+        }
+        entities = []
+        if text.startswith("/"):
+            entities.append({"type": "bot_command", "offset": 0, "length": len(text.split()[0])})
+        at = text.find("@" + BOT["username"])
+        if at >= 0 and not text.startswith("/"):
+            entities.append({"type": "mention", "offset": at, "length": len(BOT["username"]) + 1})
+        if entities:
+            message["entities"] = entities
+        if reply_to_bot:
+            message["reply_to_message"] = {"message_id": 1, "date": int(time.time()), "chat": chat, "from": BOT, "text": "earlier"}
+        if edited:
+            message["edit_date"] = int(time.time())
+        return self._push({"edited_message" if edited else "message": message})
+
+    def send_other(self, user_id: int, kind: str) -> int:
+        """A sticker, photo, voice note or location."""
+        payloads = {
+            "sticker": {"sticker": {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False}},
+            "photo": {"photo": [{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}]},
+            "voice": {"voice": {"file_id": "v1", "file_unique_id": "u3", "duration": 2}},
+            "location": {"location": {"latitude": 51.5, "longitude": -0.1}},
+        }
+        message = {
+            "message_id": self.message_id(),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "Pat"},
+            **payloads[kind],
+        }
+        return self._push({"message": message})
+
+    def press(self, user_id: int, data: str, message_id: int | None = None) -> int:
+        """A user presses an inline button with `data` under the bot message `message_id`."""
+        message = {
+            "message_id": message_id or 1,
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private"},
+            "from": BOT,
+            "text": "question",
+        }
+        query = {"id": f"cb{self._next_update}", "from": {"id": user_id, "is_bot": False, "first_name": "Pat"},
+                 "chat_instance": "ci", "data": data, "message": message}
+        return self._push({"callback_query": query})
+
+    def inline(self, user_id: int, text: str) -> int:
+        query = {"id": f"iq{self._next_update}", "from": {"id": user_id, "is_bot": False, "first_name": "Pat"}, "query": text, "offset": ""}
+        return self._push({"inline_query": query})
+
+    # -- what the bot did ---------------------------------------------------------------------
+
+    def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """The messages the bot sent (optionally to one chat), oldest first."""
+        with self._cond:
+            out = [p for m, p in self.calls if m == "sendMessage"]
+        return [p for p in out if chat_id is None or int(p["chat_id"]) == chat_id]
+
+    def calls_to(self, method: str) -> list[dict[str, Any]]:
+        with self._cond:
+            return [p for m, p in self.calls if m == method]
+
+    # -- the API ------------------------------------------------------------------------------
+
+    def api(self, method: str, params: dict[str, Any]) -> Any:
+        with self._cond:
+            self.calls.append((method, params))
+        if method == "getMe":
+            return BOT
+        if method == "getUpdates":
+            return self._get_updates(params)
+        if method in ("sendMessage", "editMessageText"):
+            chat_id = int(params["chat_id"])
+            message = {
+                "message_id": self.message_id(),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                "from": BOT,
+                "text": params.get("text", ""),
+            }
+            if params.get("reply_markup"):
+                message["reply_markup"] = json.loads(params["reply_markup"]) if isinstance(params["reply_markup"], str) else params["reply_markup"]
+            return message
+        return True
+
+    def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        deadline = time.monotonic() + min(timeout, 2.0)
+        with self._cond:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            while not self.updates and time.monotonic() < deadline:
+                self._cond.wait(deadline - time.monotonic())
+            return list(self.updates[: int(params.get("limit") or 100)])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeTelegram
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        method = self.path.rstrip("/").rsplit("/", 1)[-1]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        params = _parse(body, self.headers.get("Content-Type") or "")
+        result = self.fake.api(method, params)
+        payload = json.dumps({"ok": True, "result": result}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a long poll cancelled at shutdown)
+
+
+def _parse(body: bytes, content_type: str) -> dict[str, Any]:
+    if not body:
+        return {}
+    if "json" in content_type:
+        return json.loads(body)
+    return {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}

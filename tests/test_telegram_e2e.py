@@ -1,0 +1,186 @@
+"""End-to-end: the real python-telegram-bot Application against a local fake Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.conftest import RunningBot
+from tests.fake_telegram import FakeTelegram
+
+
+def _buttons(message: dict) -> list[dict]:
+    markup = message.get("reply_markup")
+    if not markup:
+        return []
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    return [b for row in markup["inline_keyboard"] for b in row]
+
+
+async def _wait(fake: FakeTelegram, chat: int, count: int) -> list[dict]:
+    for _ in range(500):
+        if len(fake.sent(chat)) >= count:
+            return fake.sent(chat)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} messages to {chat}, got {len(fake.sent(chat))}")
+
+
+async def test_start_registers_commands_and_welcomes(running: RunningBot, fake: FakeTelegram) -> None:
+    assert fake.calls_to("setMyCommands"), "the command menu is registered at start-up"
+    fake.send_text(7001, "/start")
+    welcome = (await _wait(fake, 7001, 1))[0]
+    assert "not a diagnosis" in welcome["text"]
+    assert any(b["callback_data"] == "/triage" for b in _buttons(welcome))
+    assert welcome["parse_mode"] == "HTML"
+
+
+async def test_question_gets_its_answer(running: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(7002, "how long should i ice my back")
+    answer = (await _wait(fake, 7002, 1))[0]
+    assert "15" in answer["text"] and "20" in answer["text"]
+
+
+async def test_red_flag_gets_emergency_advice(running: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(7003, "i cant feel it when i wipe")
+    reply = (await _wait(fake, 7003, 1))[0]
+    assert "999" in reply["text"] and "112" in reply["text"]
+
+
+async def _triage(fake: FakeTelegram, user: int, answers: list[str]) -> dict:
+    """Run /triage pressing the button whose data ends with each answer in turn."""
+    fake.send_text(user, "/triage")
+    seen = 1
+    for answer in answers:
+        question = (await _wait(fake, user, seen))[-1]
+        data = next(b["callback_data"] for b in _buttons(question) if b["callback_data"].endswith(":" + answer))
+        fake.press(user, data)
+        seen += 1
+    return (await _wait(fake, user, seen))[-1]
+
+
+SCREEN_NO = ["no"] * 14
+
+
+async def test_triage_emergency_on_first_yes(running: RunningBot, fake: FakeTelegram) -> None:
+    outcome = await _triage(fake, 7010, ["unsure"])
+    assert "help now" in outcome["text"] and "999" in outcome["text"]
+
+
+async def test_triage_urgent_outcome(running: RunningBot, fake: FakeTelegram) -> None:
+    outcome = await _triage(fake, 7011, ["no"] * 7 + ["yes"])
+    assert "doctor today" in outcome["text"]
+
+
+async def test_triage_soon_outcome(running: RunningBot, fake: FakeTelegram) -> None:
+    outcome = await _triage(fake, 7012, [*SCREEN_NO, "lower", "over_6_weeks", "moderate", "posture", "several", "same"])
+    assert "within the next few days" in outcome["text"]
+    assert "eye level" in outcome["text"], "prevention tips for their trigger"
+
+
+async def test_triage_self_care_plan_reads_back_answers(running: RunningBot, fake: FakeTelegram) -> None:
+    outcome = await _triage(fake, 7013, [*SCREEN_NO, "lower", "today", "mild", "lifting", "nothing", "better"])
+    text = outcome["text"]
+    assert "15–20 minutes" in text and "72 hours" in text, "ice in the first 72 hours"
+    assert "new trouble passing urine: No" in text, "the read-back includes what they said no to"
+
+
+async def test_back_start_over_and_cancel(running: RunningBot, fake: FakeTelegram) -> None:
+    user = 7014
+    fake.send_text(user, "/triage")
+    first = (await _wait(fake, user, 1))[-1]
+    fake.press(user, "tr:urine:no")
+    second = (await _wait(fake, user, 2))[-1]
+    assert "leaked" in second["text"]
+    fake.press(user, "tr:leaking:back")
+    again = (await _wait(fake, user, 3))[-1]
+    assert again["text"] == first["text"].split("\n\n")[-1]
+    fake.press(user, "tr:urine:restart")
+    restarted = (await _wait(fake, user, 4))[-1]
+    assert "Let's find" in restarted["text"]
+    fake.press(user, "tr:urine:cancel")
+    cancelled = (await _wait(fake, user, 5))[-1]
+    assert "stopped" in cancelled["text"]
+    assert running.dialogue.current_step(user) is None
+
+
+async def test_red_flag_typed_mid_triage_interrupts(running: RunningBot, fake: FakeTelegram) -> None:
+    user = 7015
+    fake.send_text(user, "/triage")
+    await _wait(fake, user, 1)
+    fake.press(user, "tr:urine:no")
+    await _wait(fake, user, 2)
+    fake.send_text(user, "actually my legs keep giving way")
+    urgent = (await _wait(fake, user, 3))[-1]
+    assert "999" in urgent["text"]
+    assert running.dialogue.current_step(user) == "leaking", "the user's place is kept"
+
+
+async def test_expired_button_gets_polite_reply_and_current_question(running: RunningBot, fake: FakeTelegram) -> None:
+    user = 7016
+    fake.send_text(user, "/triage")
+    await _wait(fake, user, 1)
+    fake.press(user, "tr:urine:no")
+    await _wait(fake, user, 2)
+    fake.press(user, "tr:urine:no")  # the old question's button, pressed again
+    replies = await _wait(fake, user, 4)
+    assert "expired" in replies[2]["text"]
+    assert "leaked" in replies[3]["text"]
+    assert len(fake.calls_to("answerCallbackQuery")) >= 2, "every press is answered"
+    assert fake.calls_to("editMessageReplyMarkup"), "the pressed keyboard is removed"
+
+
+async def test_restart_mid_triage_continues(brain, fake: FakeTelegram, tmp_path: Path) -> None:
+    user = 7017
+    first = RunningBot(brain, fake, tmp_path / "data")
+    await first.start()
+    fake.send_text(user, "/triage")
+    await _wait(fake, user, 1)
+    fake.press(user, "tr:urine:no")
+    await _wait(fake, user, 2)
+    await first.stop()
+    second = RunningBot(brain, fake, tmp_path / "data")
+    await second.start()
+    try:
+        fake.press(user, "tr:leaking:no")
+        reply = (await _wait(fake, user, 3))[-1]
+        assert "bowels" in reply["text"]
+    finally:
+        await second.stop()
+
+
+async def test_forget_deletes_every_row(running: RunningBot, fake: FakeTelegram) -> None:
+    user = 7018
+    fake.send_text(user, "/triage")
+    await _wait(fake, user, 1)
+    fake.send_text(user, "/forget")
+    await _wait(fake, user, 2)
+    db = sqlite3.connect(running.store.path)
+    assert db.execute("SELECT COUNT(*) FROM user_state WHERE user_id = ?", (user,)).fetchone()[0] == 0
+
+
+async def test_group_chat_answers_only_when_addressed(running: RunningBot, fake: FakeTelegram) -> None:
+    group = -500
+    fake.send_text(7019, "how long should i ice my back", chat_id=group, chat_type="group")
+    fake.send_text(7019, "@spasm_helper_bot how long should i ice my back", chat_id=group, chat_type="group")
+    replies = await _wait(fake, group, 1)
+    await asyncio.sleep(0.3)
+    assert len(fake.sent(group)) == 1
+    assert "15" in replies[0]["text"]
+
+
+async def test_inline_query_offers_answers(running: RunningBot, fake: FakeTelegram) -> None:
+    fake.inline(7020, "heat or ice")
+    for _ in range(500):
+        if fake.calls_to("answerInlineQuery"):
+            break
+        await asyncio.sleep(0.02)
+    results = json.loads(fake.calls_to("answerInlineQuery")[0]["results"])
+    assert results and results[0]["type"] == "article"
+
+
+async def test_sticker_gets_a_sensible_reply(running: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_other(7021, "sticker")
+    reply = (await _wait(fake, 7021, 1))[0]
+    assert "text" in reply["text"]
