@@ -168,7 +168,7 @@ def _escape(text: str) -> str:
 def _vocabulary(content: Content) -> set[str]:
     """Every word the content uses: what a misspelling is corrected towards."""
     lang = content.language
-    words: set[str] = set(lang.words.values()) | set(lang.stopwords) | set(lang.denials)
+    words: set[str] = set(lang.words.values()) | set(lang.stopwords) | set(lang.denials) | set(lang.known_words)
     texts = [p for s in content.signs for p in s.phrasings]
     texts += [t for s in content.signs for combo in s.combinations for group in combo for t in group]
     for entry in content.entries.values():

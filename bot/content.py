@@ -231,7 +231,7 @@ def _load_language(path: Path) -> Language:
     _require(isinstance(data, dict), path.name, "must be a mapping")
     for key in ("phrases", "words"):
         _require(isinstance(data.get(key), dict), path.name, f"'{key}' must be a mapping")
-    lists = {key: data.get(key) for key in ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links")}
+    lists = {key: data.get(key) for key in ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")}
     for key, value in lists.items():
         _require(isinstance(value, list), path.name, f"'{key}' must be a list")
         for item in value:
@@ -244,6 +244,7 @@ def _load_language(path: Path) -> Language:
         clause_breaks=frozenset(map(str, lists["clause_breaks"])),
         denials_after=frozenset(map(str, lists["denials_after"])),
         denial_links=frozenset(map(str, lists["denial_links"])),
+        known_words=frozenset(map(str, lists["known_words"])),
     )
 
 

@@ -54,13 +54,15 @@ class Dialogue:
     # -- typed messages -------------------------------------------------------------------
 
     def _text(self, user_id: int, state: dict[str, Any], text: str) -> list[Reply]:
-        finding = self.brain.detector.scan(text)
+        stripped = text.strip()
+        # A command's name is not a symptom ("/cancel" is not "cancer"); its arguments are read.
+        said = stripped.split(maxsplit=1)[1] if stripped.startswith("/") and " " in stripped else ("" if stripped.startswith("/") else text)
+        finding = self.brain.detector.scan(said)
         if finding:
             reply = self.brain.urgent(finding)
             if state.get("flow"):
                 reply = _with(reply, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=state["flow"]["step"])
             return [reply]
-        stripped = text.strip()
         if stripped.startswith("/"):
             command = stripped[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(stripped) > 1 else ""
             return self._command(user_id, state, command)

@@ -86,7 +86,7 @@ class Matcher:
 
     def coverage(self, words: set[str]) -> float:
         """The share of the message's meaningful words that the content (answers too) knows."""
-        meaningful = [w for w in words if w not in self._stopwords]
+        meaningful = [w for w in words if w not in self._stopwords and not w.isdigit()]
         total = sum(self.weight(w) for w in meaningful)
         known = sum(self.weight(w) for w in meaningful if w in self._domain)
         return known / total if total else 1.0

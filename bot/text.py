@@ -37,6 +37,7 @@ class Language:
     clause_breaks: frozenset[str]
     denials_after: frozenset[str] = frozenset()
     denial_links: frozenset[str] = frozenset()
+    known_words: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         keys = sorted(self.phrases, key=len, reverse=True)

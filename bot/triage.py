@@ -17,7 +17,8 @@ SCREENS = ("emergency", "urgent")
 OUTCOMES = ("emergency", "urgent", "soon", "self_care")
 #: A flow untouched this long (seconds) expires.
 IDLE_SECONDS = 30 * 60
-#: How close a typed answer must be to a choice's label or alias (rapidfuzz WRatio, 0–100).
+#: How close a whole typed answer must be to a choice's label or alias (rapidfuzz ratio, 0–100):
+#: "yess" counts, a question that happens to contain "i have" does not.
 TYPED_ANSWER_SCORE = 85
 
 
@@ -123,7 +124,7 @@ class Flow:
                 options[alias] = choice
         if typed in options:
             return options[typed]
-        found = process.extractOne(typed, list(options), scorer=fuzz.WRatio, score_cutoff=TYPED_ANSWER_SCORE)
+        found = process.extractOne(typed, list(options), scorer=fuzz.ratio, score_cutoff=TYPED_ANSWER_SCORE)
         return options[found[0]] if found and len(typed) >= 3 else None
 
     def expired(self, state: dict[str, Any], now: float) -> bool:

@@ -1,0 +1,65 @@
+"""The answer engine on the labelled sets and on the kinds of message people send."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.brain import Brain
+from bot.evaluation import evaluate, load_items
+from tests.conftest import DATA, ROOT
+
+DEV = ROOT.parent / "shared" / "eval" / "dev.yaml"
+
+
+@pytest.mark.parametrize("path", [DEV, DATA / "eval.yaml", DATA / "holdout.yaml"], ids=lambda p: p.name)
+def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    report = evaluate(brain, load_items(path))
+    assert report.recall.value == 1.0, report.misses
+    assert report.emergency.value == 1.0, report.misses
+    assert report.false_alarms <= 1, report.misses
+
+
+def test_own_set_quality_does_not_regress(brain: Brain) -> None:
+    """Floors at the figures measured when this test was written (README: Evaluation)."""
+    report = evaluate(brain, load_items(DATA / "eval.yaml"))
+    assert report.topic.value >= 0.80
+    assert report.facts.value >= 0.90
+    assert report.out_of_scope.value >= 0.85
+
+
+@pytest.mark.parametrize(
+    ("question", "topic", "fact"),
+    [
+        ("how long should i ice my back", "immediate_relief", "15"),
+        ("when can i switch to heat", "heat_therapy", "72"),
+        ("which over the counter painkillers help", "medication", "ibuprofen"),
+        ("how much water should i drink", "prevention", "8"),
+        ("what tests will the doctor do", "medical_care", "MRI"),
+    ],
+)
+def test_questions_get_their_answer_with_the_guides_facts(brain: Brain, question: str, topic: str, fact: str) -> None:
+    reply = brain.answer(question)
+    assert (reply.kind, reply.topic) == ("answer", topic)
+    assert fact.lower() in reply.text.lower()
+
+
+@pytest.mark.parametrize("message", ["what's the weather tomorrow", "recipe for pancakes", "asdfghjkl", "?", "🙂🙂", ""])
+def test_off_topic_gets_the_fallback_with_topic_buttons(brain: Brain, message: str) -> None:
+    reply = brain.answer(message)
+    assert reply.kind == "fallback"
+    assert any(b.data == "/triage" for b in reply.buttons)
+
+
+def test_treatment_answers_point_to_a_doctor(brain: Brain) -> None:
+    for entry in brain.content.entries.values():
+        if entry.topic in ("medication", "physical_therapy", "alternative_therapies"):
+            assert "doctor" in entry.answer.lower(), entry.id
+
+
+def test_answers_offer_follow_up_buttons_within_telegram_limits(brain: Brain) -> None:
+    reply = brain.answer("should i use an ice pack")
+    assert reply.buttons
+    for entry in brain.content.entries.values():
+        assert len(f"e:{entry.id}".encode()) <= 64

@@ -1,0 +1,65 @@
+"""The command-line contract (shared/CONTRACT.md §2 and §3), run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+FIELDS = {"query", "kind", "topic", "id", "score", "urgency", "text", "buttons"}
+
+
+def _run(args: list[str], stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "TELEGRAM_BOT_TOKEN": "", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=120)
+
+
+def test_ask_prints_the_plain_reply() -> None:
+    out = _run(["ask", "how long should i ice my back"])
+    assert out.returncode == 0 and "15" in out.stdout and "<b>" not in out.stdout
+
+
+def test_ask_json_has_every_contract_field() -> None:
+    data = json.loads(_run(["ask", "--json", "I suddenly can't hold my urine"]).stdout)
+    assert FIELDS <= set(data)
+    assert (data["kind"], data["urgency"], data["topic"]) == ("urgent", "emergency", None)
+    assert isinstance(data["buttons"], list) and 0 <= data["score"] <= 100
+
+
+def test_ask_json_batch_keeps_order_skips_blanks_and_handles_thousands() -> None:
+    questions = ["how do i knit a scarf", "", "when can i start using heat", "numbness around my bottom"] * 750
+    out = _run(["ask", "--json"], stdin="\n".join(questions) + "\n")
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    asked = [q for q in questions if q]
+    assert [line["query"] for line in lines] == asked
+    assert [line["kind"] for line in lines[:3]] == ["fallback", "answer", "urgent"]
+
+
+def test_chat_json_runs_triage_and_continues_across_runs(tmp_path: Path) -> None:
+    env = {"BOT_DATA_DIR": str(tmp_path)}
+    first = _run(["chat", "--json", "--user", "5"], stdin='{"text": "/triage"}\n{"button": "tr:urine:no"}\n', env=env)
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    assert [line["state"] for line in lines] == ["urine", "leaking"]
+    second = _run(["chat", "--json", "--user", "5"], stdin='{"text": "nope"}\n', env=env)
+    assert json.loads(second.stdout.splitlines()[-1])["state"] == "bowel"
+
+
+def test_check_reports_coverage() -> None:
+    out = _run(["check"])
+    assert out.returncode == 0 and "content OK" in out.stdout and "triage flow" in out.stdout
+
+
+def test_eval_exits_non_zero_below_its_pass_marks(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('items:\n- {q: "how do i knit a scarf", kind: answer, topic: basics}\n')
+    out = _run(["eval", str(bad)])
+    assert out.returncode == 1 and "FAIL" in out.stdout
+
+
+def test_no_token_starts_the_terminal_chat_with_a_telegram_hint(tmp_path: Path) -> None:
+    out = _run([], stdin="how long should i ice my back\n", env={"BOT_DATA_DIR": str(tmp_path)})
+    assert "TELEGRAM_BOT_TOKEN" in out.stdout and "15" in out.stdout

@@ -1,0 +1,86 @@
+"""The guided flow through the dialogue core, as the terminal and Telegram both run it."""
+
+from __future__ import annotations
+
+from bot.dialogue import Dialogue
+
+SCREENS = ["urine", "leaking", "bowel", "saddle", "both_legs", "trauma", "chest",
+           "fever", "weight", "cancer", "night", "one_leg", "bones", "immunity"]
+
+
+def _run(dialogue: Dialogue, user: int, answers: list[str]):
+    replies = dialogue.handle_text(user, "/triage")
+    for answer in answers:
+        step = dialogue.current_step(user)
+        replies = dialogue.handle_button(user, f"tr:{step}:{answer}")
+    return replies
+
+
+def test_every_emergency_screen_yes_or_not_sure_ends_in_the_emergency_outcome(dialogue: Dialogue, user: int) -> None:
+    for position in range(7):
+        for answer in ("yes", "unsure"):
+            reply = _run(dialogue, user, ["no"] * position + [answer])[-1]
+            assert (reply.kind, reply.urgency) == ("urgent", "emergency"), (position, answer)
+            assert "999" in reply.text
+
+
+def test_every_urgent_screen_yes_ends_in_see_a_doctor_today(dialogue: Dialogue, user: int) -> None:
+    for position in range(7, 14):
+        reply = _run(dialogue, user, ["no"] * position + ["yes"])[-1]
+        assert (reply.kind, reply.urgency) == ("urgent", "urgent")
+
+
+def test_severe_pain_books_a_doctor_soon(dialogue: Dialogue, user: int) -> None:
+    reply = _run(dialogue, user, ["no"] * 14 + ["lower", "days_1_3", "severe", "lifting", "nothing", "same"])[-1]
+    assert reply.id == "triage.outcome.soon"
+    assert "Ice first" in reply.text and "lifting technique" in reply.text
+
+
+def test_self_care_after_72_hours_recommends_heat(dialogue: Dialogue, user: int) -> None:
+    reply = _run(dialogue, user, ["no"] * 14 + ["upper", "days_4_to_6_weeks", "mild", "sport", "nothing", "better"])[-1]
+    assert reply.id == "triage.outcome.self_care"
+    assert "Heat now" in reply.text and "Ice first" not in reply.text
+    assert "fever or chills: No" in reply.text
+
+
+def test_typed_answers_count(dialogue: Dialogue, user: int) -> None:
+    dialogue.handle_text(user, "/triage")
+    dialogue.handle_text(user, "nope")
+    dialogue.handle_text(user, "2")
+    assert dialogue.current_step(user) == "bowel"
+    dialogue.handle_text(user, "yep")
+    assert dialogue.current_step(user) is None
+
+
+def test_an_unrelated_question_mid_flow_is_answered_and_the_question_repeated(dialogue: Dialogue, user: int) -> None:
+    dialogue.handle_text(user, "/triage")
+    replies = dialogue.handle_text(user, "how long should i ice my back")
+    assert replies[0].kind == "answer" and replies[-1].state == "urine"
+
+
+def test_cancel_works_at_any_point(dialogue: Dialogue, user: int) -> None:
+    _run(dialogue, user, ["no"] * 5)
+    dialogue.handle_text(user, "/cancel")
+    assert dialogue.current_step(user) is None
+
+
+def test_idle_flow_expires_with_a_note_and_can_restart(brain, user: int) -> None:
+    from bot.storage import MemoryStore
+
+    now = [1000.0]
+    dialogue = Dialogue(brain, MemoryStore(), clock=lambda: now[0])
+    dialogue.handle_text(user, "/triage")
+    now[0] += 31 * 60
+    replies = dialogue.handle_text(user, "no")
+    assert "timed out" in replies[0].text
+    assert dialogue.current_step(user) is None
+    dialogue.handle_text(user, "/triage")
+    assert dialogue.current_step(user) == "urine"
+
+
+def test_forged_button_data_keeps_the_users_place(dialogue: Dialogue, user: int) -> None:
+    dialogue.handle_text(user, "/triage")
+    for junk in ("tr:urine:maybe", "tr:nope:yes", "e:../../etc", "x" * 200, "", "t:astrology"):
+        replies = dialogue.handle_button(user, junk)
+        assert "expired" in replies[0].text
+        assert dialogue.current_step(user) == "urine"
