@@ -18,7 +18,7 @@ from bot.replies import plain
 from bot.settings import Settings
 
 
-def _brain():  # noqa: ANN202 - imported lazily so `check` reports content errors cleanly
+def _brain():
     from bot.brain import Brain
 
     return Brain(load(), Settings.from_env())

@@ -16,6 +16,7 @@ from bot.replies import Button, Reply, plain
 from bot.settings import Settings
 from bot.storage import SqliteStore
 
+
 def run_terminal(json_mode: bool, user_id: int, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     settings = Settings.from_env()
     dialogue = Dialogue(Brain.load(settings), SqliteStore(settings.data_dir))
