@@ -6,7 +6,6 @@ It holds no per-user state; `dialogue.py` adds conversations on top of it.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 from bot.content import Content, Entry, load
@@ -14,7 +13,7 @@ from bot.matching import Matcher, Ranking
 from bot.red_flags import Finding, RedFlagDetector
 from bot.replies import Button, Reply
 from bot.settings import Settings
-from bot.text import Speller, clean, tokenize, words_only
+from bot.text import Speller, tokenize, words_only
 
 #: A match at least this good answers directly …
 ANSWER_SCORE = 45.0
@@ -176,13 +175,3 @@ def _vocabulary(content: Content) -> set[str]:
     for text in texts:
         words.update(words_only(tokenize(text, lang)))
     return {w for w in words if w.isalpha()}
-
-
-def timed_load() -> tuple[Brain, float]:
-    """Load the brain and report how long start-up took, in seconds."""
-    start = time.perf_counter()
-    brain = Brain.load()
-    return brain, time.perf_counter() - start
-
-
-__all__ = ["Brain", "Thresholds", "clean", "timed_load"]

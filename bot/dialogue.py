@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.brain import ENTRY, MENU, TOPIC, Brain
@@ -198,6 +199,4 @@ class Dialogue:
 
 
 def _with(reply: Reply, **changes: Any) -> Reply:
-    from dataclasses import replace
-
     return replace(reply, **changes)
