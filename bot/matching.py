@@ -12,6 +12,7 @@ The index is built once at start-up.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -28,6 +29,9 @@ OVERLAP_WEIGHT = 0.5
 ENTRY_WEIGHT = 0.2
 #: Phrasings rescored with rapidfuzz after the overlap pre-selection.
 SHORTLIST = 40
+#: A word found in more than this share of phrasings ("back", "spasm") does not pick candidates
+#: on its own; it still counts in the score of those the rarer words picked.
+COMMON_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,9 @@ class Matcher:
         count = len({e.id for e in self._owners}) + 1
         self._idf = {w: math.log(count / (len(ids) + 0.5)) for w, ids in entries_with.items()}
         self._unknown_idf = math.log(count / 0.5)
-        self._mass = [sum(self._idf[w] for w in set(c.split())) for c in self._choices]
+        self._sets = [frozenset(c.split()) for c in self._choices]
+        self._mass = [sum(self._idf[w] for w in words) for words in self._sets]
+        self._common = max(SHORTLIST, int(COMMON_SHARE * len(self._choices)))
         self._entry_words: dict[str, set[str]] = defaultdict(set)
         for index, choice in enumerate(self._choices):
             self._entry_words[self._owners[index].id].update(choice.split())
@@ -97,15 +103,17 @@ class Matcher:
         words = set(query.split())
         if not words:
             return Ranking([], 0.0)
-        shared: dict[int, float] = defaultdict(float)
-        for word in words:
-            weight = self._idf.get(word)
-            if weight is not None:
-                for index in self._postings[word]:
-                    shared[index] += weight
+        known = [w for w in words if w in self._idf]
+        rare = [w for w in known if len(self._postings[w]) <= self._common]
+        partial: dict[int, float] = defaultdict(float)
+        for word in rare or known:
+            weight = self._idf[word]
+            for index in self._postings[word]:
+                partial[index] += weight
+        pool = heapq.nlargest(SHORTLIST * 3, partial, key=partial.__getitem__)
         mass = sum(self.weight(w) for w in words)
-        overlap = {i: 200.0 * s / (mass + self._mass[i]) for i, s in shared.items()}
-        shortlist = sorted(overlap, key=overlap.__getitem__, reverse=True)[:SHORTLIST]
+        overlap = {i: 200.0 * sum(self._idf[w] for w in words & self._sets[i]) / (mass + self._mass[i]) for i in pool}
+        shortlist = heapq.nlargest(SHORTLIST, overlap, key=overlap.__getitem__)
         best: dict[str, Candidate] = {}
         for index in shortlist:
             score = OVERLAP_WEIGHT * overlap[index] + (1 - OVERLAP_WEIGHT) * fuzz.token_sort_ratio(query, self._choices[index])

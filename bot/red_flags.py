@@ -59,6 +59,14 @@ class RedFlagDetector:
         self._by_first: dict[str, set[Term]] = defaultdict(set)
         for term in self.all_terms():
             self._by_first[term[0]].add(term)
+        # Which phrasings and combinations a term can complete, so a scan only looks at those.
+        self._phrasing_signs: dict[Term, list[Sign]] = defaultdict(list)
+        for sign, term in self._phrasings:
+            self._phrasing_signs[term].append(sign)
+        self._combinations_with: dict[Term, set[int]] = defaultdict(set)
+        for index, (_, groups) in enumerate(self._combinations):
+            for term in (t for group in groups for t in group):
+                self._combinations_with[term].add(index)
 
     def terms(self, phrase: str) -> Term:
         """A phrase of the content file, read the way a message is read."""
@@ -76,10 +84,13 @@ class RedFlagDetector:
         words = self._speller.correct_all(tokenize(text, self._language))
         spans = self._find_terms(words)
         found: dict[str, Sign] = {}
-        for sign, term in self._phrasings:
-            if sign.id not in found and any(not self._denied(words, s) for s in spans.get(term, ())):
-                found[sign.id] = sign
-        for sign, groups in self._combinations:
+        for term, where in spans.items():
+            for sign in self._phrasing_signs.get(term, ()):
+                if sign.id not in found and any(not self._denied(words, s) for s in where):
+                    found[sign.id] = sign
+        candidates = set().union(*(self._combinations_with.get(term, ()) for term in spans)) if spans else set()
+        for index in sorted(candidates):
+            sign, groups = self._combinations[index]
             if sign.id not in found and self._combination_holds(words, groups, spans):
                 found[sign.id] = sign
         ordered = sorted(found.values(), key=lambda s: TIERS.index(s.tier))
