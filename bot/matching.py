@@ -110,7 +110,7 @@ class Matcher:
             weight = self._idf[word]
             for index in self._postings[word]:
                 partial[index] += weight
-        pool = heapq.nlargest(SHORTLIST * 3, partial, key=partial.__getitem__)
+        pool = heapq.nlargest(SHORTLIST * 2, partial, key=partial.__getitem__)
         mass = sum(self.weight(w) for w in words)
         overlap = {i: 200.0 * sum(self._idf[w] for w in words & self._sets[i]) / (mass + self._mass[i]) for i in pool}
         shortlist = heapq.nlargest(SHORTLIST, overlap, key=overlap.__getitem__)

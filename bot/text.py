@@ -60,9 +60,15 @@ class Language:
         return text
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
 def clean(text: str) -> str:
     """Unicode-normalize, lowercase and strip emoji, control and zero-width characters."""
-    text = unicodedata.normalize("NFKC", text[:MAX_CHARS]).translate(_APOSTROPHES).lower()
+    text = text[:MAX_CHARS]
+    if text.isascii():  # the common case, without a per-character look-up
+        return _ASCII_CONTROL.sub(" ", text.lower()).replace("`", "'")
+    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
     kept = []
     for ch in text:
         cat = unicodedata.category(ch)
