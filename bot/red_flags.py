@@ -29,6 +29,9 @@ class Finding:
     """The signs found in one message and the tier of the most urgent one."""
 
     signs: tuple[Sign, ...]
+    #: The message without the signs the user denied ("no fever, how long do I ice it" →
+    #: "how long do I ice it"), or None when nothing was denied: what the matcher should read.
+    rest: str | None = None
 
     @property
     def tier(self) -> str | None:
@@ -84,17 +87,25 @@ class RedFlagDetector:
         words = self._speller.correct_all(tokenize(text, self._language))
         spans = self._find_terms(words)
         found: dict[str, Sign] = {}
+        denied: set[int] = set()
         for term, where in spans.items():
             for sign in self._phrasing_signs.get(term, ()):
-                if sign.id not in found and any(not self._denied(words, s) for s in where):
-                    found[sign.id] = sign
+                for span in where:
+                    if not self._denied(words, span):
+                        found[sign.id] = sign
+                    else:
+                        denied.update(range(span[0], span[1] + 1))
         candidates = set().union(*(self._combinations_with.get(term, ()) for term in spans)) if spans else set()
         for index in sorted(candidates):
             sign, groups = self._combinations[index]
-            if sign.id not in found and self._combination_holds(words, groups, spans):
+            if sign.id not in found and self._combination_holds(words, groups, spans, denied):
                 found[sign.id] = sign
         ordered = sorted(found.values(), key=lambda s: TIERS.index(s.tier))
-        return Finding(tuple(ordered))
+        rest = None
+        if denied and not found:
+            cues = self._language.denials
+            rest = " ".join(w for i, w in enumerate(words) if i not in denied and w not in cues)
+        return Finding(tuple(ordered), rest)
 
     def _find_terms(self, words: list[str]) -> dict[Term, list[Span]]:
         """Where each known term stands in the message (a few words may stand in between)."""
@@ -114,7 +125,10 @@ class RedFlagDetector:
                     spans[term].append((start, at[-1], frozenset(at)))
         return spans
 
-    def _combination_holds(self, words: list[str], groups: tuple[tuple[Term, ...], ...], spans: dict[Term, list[Span]]) -> bool:
+    def _combination_holds(
+        self, words: list[str], groups: tuple[tuple[Term, ...], ...], spans: dict[Term, list[Span]], denied: set[int]
+    ) -> bool:
+        """One term of every group in one sentence, not denied; denied picks are noted in `denied`."""
         options = [[s for term in group for s in spans.get(term, ())] for group in groups]
         if not all(options):
             return False
@@ -126,6 +140,7 @@ class RedFlagDetector:
             own = frozenset().union(*(s[2] for s in pick))
             if not self._denied(words, (first, last, own)):
                 return True
+            denied.update(own)
         return False
 
     def _denied(self, words: list[str], span: Span) -> bool:
