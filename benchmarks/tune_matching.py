@@ -20,7 +20,7 @@ def main(paths: list[str]) -> None:
     brain = Brain.load()
     items = [i for p in paths for i in load_items(Path(p))]
     rows = []
-    grid = itertools.product((40, 45, 50, 55, 60), (30, 35, 40, 45), (1, 3, 6), (0.5, 0.6))
+    grid = itertools.product((36, 40, 43, 46, 50), (30, 34, 38, 42), (0.5, 1, 2), (0.5, 0.55, 0.6, 0.65))
     for answer, clarify, margin, coverage in grid:
         if clarify >= answer:
             continue

@@ -9,20 +9,20 @@ import re
 from dataclasses import dataclass
 
 from bot.content import Content, Entry, load
-from bot.matching import Matcher, Ranking
+from bot.matching import OUT_OF_SCOPE, Matcher, Ranking
 from bot.red_flags import Finding, RedFlagDetector
 from bot.replies import Button, Reply
 from bot.settings import Settings
 from bot.text import Speller, tokenize, words_only
 
 #: A match at least this good answers directly …
-ANSWER_SCORE = 45.0
+ANSWER_SCORE = 40.0
 #: … unless another entry of another topic is this close: then ask "did you mean".
 CLARIFY_MARGIN = 1.0
 #: Below ANSWER_SCORE but at least this: "did you mean" with the best few.
-CLARIFY_SCORE = 40.0
+CLARIFY_SCORE = 34.0
 #: Below this share of known words the message is about something else: the fallback.
-MIN_COVERAGE = 0.6
+MIN_COVERAGE = 0.65
 #: How many entries a "did you mean" offers.
 CLARIFY_CHOICES = 3
 #: Button data prefixes (kept short: Telegram allows 64 bytes).
@@ -51,7 +51,9 @@ class Brain:
         vocabulary = _vocabulary(content)
         speller = Speller(vocabulary)
         self.detector = RedFlagDetector(content.signs, language, speller)
-        self.matcher = Matcher(content.entries.values(), language, speller, vocabulary)
+        self.matcher = Matcher(
+            content.entries.values(), language, speller, _vocabulary(content, answers=False), content.out_of_scope
+        )
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Brain:
@@ -70,6 +72,9 @@ class Brain:
     def decide(self, ranking: Ranking) -> Reply:
         """Turn ranked candidates into an answer, a "did you mean", or the fallback."""
         t, candidates = self.thresholds, ranking.candidates
+        if candidates and candidates[0].entry is OUT_OF_SCOPE:
+            return self.fallback(candidates[0].score)
+        candidates = [c for c in candidates if c.entry is not OUT_OF_SCOPE]
         if not candidates or candidates[0].score < t.clarify or ranking.coverage < t.coverage:
             return self.fallback(candidates[0].score if candidates else 0.0)
         top = candidates[0]
@@ -164,14 +169,19 @@ def _escape(text: str) -> str:
     return _HTML.sub(lambda m: {"<": "&lt;", ">": "&gt;", "&": "&amp;"}[m.group(0)], text)
 
 
-def _vocabulary(content: Content) -> set[str]:
-    """Every word the content uses: what a misspelling is corrected towards."""
+def _vocabulary(content: Content, answers: bool = True) -> set[str]:
+    """Every word the content uses: what a misspelling is corrected towards.
+
+    Without the answers it is the subject's vocabulary: the words people use to ask about it.
+    """
     lang = content.language
-    words: set[str] = set(lang.words.values()) | set(lang.stopwords) | set(lang.denials) | set(lang.known_words)
+    words: set[str] = set(lang.words.values()) | set(lang.stopwords) | set(lang.denials)
     texts = [p for s in content.signs for p in s.phrasings]
     texts += [t for s in content.signs for combo in s.combinations for group in combo for t in group]
     for entry in content.entries.values():
-        texts += [entry.question, *entry.examples, entry.answer]
+        texts += [entry.question, *entry.examples, *([entry.answer] if answers else [])]
     for text in texts:
         words.update(words_only(tokenize(text, lang)))
+    if answers:
+        words |= lang.known_words
     return {w for w in words if w.isalpha()}

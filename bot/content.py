@@ -74,6 +74,7 @@ class Content:
     messages: dict[str, Any]
     language: Language
     flow: Flow
+    out_of_scope: tuple[str, ...] = ()
     root: Path = Path(".")
 
     def by_topic(self, topic: str) -> list[Entry]:
@@ -169,7 +170,8 @@ def _entries_of(path: Path, data: Any) -> Iterator[Entry]:
 
 
 def _load_entries(root: Path) -> dict[str, Entry]:
-    files = [root / "faq.yaml", *sorted(p for p in (root / "intents").glob("*.yaml") if p.name != "red_flags.yaml")]
+    special = ("red_flags.yaml", "out_of_scope.yaml")
+    files = [root / "faq.yaml", *sorted(p for p in (root / "intents").glob("*.yaml") if p.name not in special)]
     entries: dict[str, Entry] = {}
     for path in files:
         for entry in _entries_of(path, read_yaml(path)):
@@ -248,6 +250,15 @@ def _load_language(path: Path) -> Language:
     )
 
 
+def _load_out_of_scope(path: Path) -> tuple[str, ...]:
+    """Examples of what the bot must not answer from the guide (optional file)."""
+    if not path.exists():
+        return ()
+    data = read_yaml(path)
+    _require(isinstance(data, dict), path.name, "needs a list 'examples'")
+    return _text_list(data, "examples", path.name, 1)
+
+
 def load(root: Path | None = None) -> Content:
     """Read and validate every content file under `root`."""
     root = root or default_root()
@@ -261,6 +272,7 @@ def load(root: Path | None = None) -> Content:
         messages=messages,
         language=_load_language(root / "language.yaml"),
         flow=validate(read_yaml(root / "flows" / "triage.yaml"), "flows/triage.yaml"),
+        out_of_scope=_load_out_of_scope(root / "intents" / "out_of_scope.yaml"),
         root=root,
     )
     return content

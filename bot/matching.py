@@ -34,12 +34,20 @@ SHORTLIST = 40
 COMMON_SHARE = 0.05
 
 
+#: Owner of the out-of-scope examples: when it wins, the message gets the fallback.
+OUT_OF_SCOPE = Entry(
+    id="out_of_scope", topic="out_of_scope", question="", label="", examples=(), answer="", source="", follow_ups=(), file=""
+)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """An entry and how well the message matched its best phrasing (0 to 100)."""
 
     entry: Entry
     score: float
+    #: The share of the message's word weight that this entry's phrasings know (0 to 1).
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,9 @@ class Ranking:
 class Matcher:
     """Ranks the entries for a message."""
 
-    def __init__(self, entries: Iterable[Entry], language: Language, speller: Speller, domain: set[str]) -> None:
+    def __init__(
+        self, entries: Iterable[Entry], language: Language, speller: Speller, domain: set[str], out_of_scope: Iterable[str] = ()
+    ) -> None:
         self._language = language
         self._domain = {stem(w) for w in domain}
         self._stopwords = {stem(w) for w in language.stopwords}
@@ -66,6 +76,9 @@ class Matcher:
                 if normalized:
                     self._choices.append(normalized)
                     self._owners.append(entry)
+        for phrase in out_of_scope:
+            self._choices.append(self.normalize(phrase))
+            self._owners.append(OUT_OF_SCOPE)
         entries_with: dict[str, set[str]] = defaultdict(set)
         self._postings: dict[str, list[int]] = defaultdict(list)
         for index, choice in enumerate(self._choices):
@@ -123,6 +136,6 @@ class Matcher:
         for entry_id, candidate in best.items():
             known = self._entry_words[entry_id]
             share = sum(self.weight(w) for w in words if w in known) / mass
-            best[entry_id] = Candidate(candidate.entry, (1 - ENTRY_WEIGHT) * candidate.score + ENTRY_WEIGHT * 100 * share)
+            best[entry_id] = Candidate(candidate.entry, (1 - ENTRY_WEIGHT) * candidate.score + ENTRY_WEIGHT * 100 * share, share)
         ranked = sorted(best.values(), key=lambda c: -c.score)[:limit]
         return Ranking(ranked, self.coverage(words))
