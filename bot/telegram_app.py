@@ -7,12 +7,15 @@ logged at the default level.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from telegram import (
     BotCommand,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
@@ -21,7 +24,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -33,7 +36,8 @@ from telegram.ext import (
 )
 
 from bot.brain import Brain
-from bot.dialogue import Dialogue
+from bot.dialogue import CONTINUE, Dialogue
+from bot.guard import UserGuard
 from bot.replies import Reply, plain
 from bot.settings import Settings
 from bot.storage import SqliteStore
@@ -44,6 +48,11 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE = 4000
 #: Telegram allows 64 bytes of callback data.
 MAX_CALLBACK_BYTES = 64
+#: Sending a message is tried this often on network errors, waiting SEND_BACKOFF·2ⁿ seconds between.
+SEND_ATTEMPTS = 6
+SEND_BACKOFF = 0.25
+#: Updates handled at once (different users; one user's updates always run in order).
+CONCURRENT_UPDATES = 64
 #: Buttons with labels this short share a row (Yes / No / Not sure).
 SHORT_LABEL = 12
 COMMAND_HELP = {
@@ -84,24 +93,65 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-async def send_replies(update: Update, replies: Iterable[Reply]) -> None:
-    """Send each reply as one or more messages; the buttons go with its last part."""
-    chat = update.effective_chat
-    if chat is None:
+def merge(replies: Sequence[Reply]) -> Reply | None:
+    """The dialogue's replies to one message as one Telegram message: one notification, and the
+    buttons of the last reply that offers any (the current question's)."""
+    if not replies:
+        return None
+    buttons = next((r.buttons for r in reversed(replies) if r.buttons), ())
+    return dataclasses.replace(replies[-1], text="\n\n".join(r.text for r in replies), buttons=buttons)
+
+
+async def _send(chat: Chat, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Send one message, retrying network failures; a formatting error falls back to plain text."""
+    for attempt in range(SEND_ATTEMPTS):
+        try:
+            await chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+            return
+        except BadRequest:
+            # A formatting problem must never cost the user their answer: send it plain.
+            await chat.send_message(plain(text), reply_markup=markup)
+            return
+        except Forbidden:
+            return  # the user blocked the bot
+        except (NetworkError, TelegramError) as error:
+            if type(error) not in (NetworkError, TimedOut, TelegramError) or attempt == SEND_ATTEMPTS - 1:
+                raise
+            logger.warning("send failed (%s), retrying", type(error).__name__)
+            await asyncio.sleep(SEND_BACKOFF * 2**attempt)
+
+
+async def send_replies(update: Update, replies: Sequence[Reply]) -> None:
+    """Send the replies as one message (split only above Telegram's length limit)."""
+    chat, reply = update.effective_chat, merge(replies)
+    if chat is None or reply is None:
         return
-    for reply in replies:
-        parts = split_text(reply.text)
-        for i, part in enumerate(parts):
-            markup = keyboard(reply) if i == len(parts) - 1 else None
-            try:
-                await chat.send_message(part, parse_mode=ParseMode.HTML, reply_markup=markup)
-            except BadRequest:
-                # A formatting problem must never cost the user their answer: send it plain.
-                await chat.send_message(plain(part), reply_markup=markup)
+    parts = split_text(reply.text)
+    for i, part in enumerate(parts):
+        await _send(chat, part, keyboard(reply) if i == len(parts) - 1 else None)
 
 
 def _dialogue(context: ContextTypes.DEFAULT_TYPE) -> Dialogue:
     return context.application.bot_data["dialogue"]
+
+
+def _guard(context: ContextTypes.DEFAULT_TYPE) -> UserGuard:
+    return context.application.bot_data["guard"]
+
+
+def redact_in_logs(secret: str) -> None:
+    """Replace `secret` (the bot token) in every log record, at any level and from any library."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        message = record.getMessage()
+        if secret in message:
+            record.msg, record.args = message.replace(secret, "[token]"), ()
+        return record
+
+    if secret:
+        logging.setLogRecordFactory(factory)
 
 
 def _addressed_text(update: Update, username: str) -> str | None:
@@ -133,7 +183,19 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = _addressed_text(update, context.bot.username)
         if text is None:
             return
-    await send_replies(update, _dialogue(context).handle_text(user.id, text))
+    dialogue, guard = _dialogue(context), _guard(context)
+    async with guard.lock(user.id):
+        if guard.flooding(user.id):
+            # Throttled, but a warning sign is still answered.
+            finding = dialogue.brain.detector.scan(text)
+            if finding:
+                await send_replies(update, [dialogue.brain.urgent(finding)])
+            elif guard.should_warn(user.id):
+                await send_replies(update, [Reply(dialogue.brain.content.message("throttled"), "smalltalk")])
+            return
+        if text.strip().split(maxsplit=1)[:1] == ["/forget"]:
+            guard.forget(user.id)
+        await send_replies(update, dialogue.handle_text(user.id, text))
 
 
 async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -149,12 +211,14 @@ async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice, locations… in a private chat: say what the bot can read."""
-    if update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+    user = update.effective_user
+    if update.effective_chat and update.effective_chat.type == ChatType.PRIVATE and user:
         dialogue = _dialogue(context)
-        replies = [Reply(dialogue.brain.fill(dialogue.brain.content.message("non_text")), "smalltalk")]
-        if update.effective_user and dialogue.current_step(update.effective_user.id):
-            replies += dialogue.handle_button(update.effective_user.id, "tr:continue")
-        await send_replies(update, replies)
+        async with _guard(context).lock(user.id):
+            replies = [Reply(dialogue.brain.fill(dialogue.brain.content.message("non_text")), "smalltalk")]
+            if dialogue.current_step(user.id):
+                replies += dialogue.handle_button(user.id, CONTINUE)
+            await send_replies(update, replies)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -162,16 +226,18 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None or query.from_user is None:
         return
-    await query.answer()
-    if query.message is not None:
-        try:
+    try:
+        await query.answer()
+        if query.message is not None:
             await query.edit_message_reply_markup(reply_markup=None)
-        except TelegramError:
-            logger.debug("could not remove an old keyboard")
+    except TelegramError as error:
+        # An old message or a hiccup: the press itself is still handled below.
+        logger.info("could not acknowledge a button press: %s", type(error).__name__)
     if query.message is None:
         return
-    replies = _dialogue(context).handle_button(query.from_user.id, str(query.data or ""))
-    await send_replies(update, replies)
+    async with _guard(context).lock(query.from_user.id):
+        replies = _dialogue(context).handle_button(query.from_user.id, str(query.data or ""))
+        await send_replies(update, replies)
 
 
 async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -219,14 +285,22 @@ async def _post_init(application: Application) -> None:
     await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMAND_HELP.items()])
 
 
-def build_application(settings: Settings, dialogue: Dialogue) -> Application:
-    """The Application with every handler; shared by `run` and the end-to-end tests."""
-    builder = Application.builder().token(settings.token or "").rate_limiter(AIORateLimiter(max_retries=3))
+def build_application(settings: Settings, dialogue: Dialogue, timeout: float | None = None) -> Application:
+    """The Application with every handler; shared by `run` and the end-to-end tests.
+
+    `timeout` shortens the HTTP timeouts (the fault-injection tests use it).
+    """
+    redact_in_logs(settings.token or "")
+    builder = Application.builder().token(settings.token or "").rate_limiter(AIORateLimiter(max_retries=5))
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url).base_file_url(settings.api_base_url.replace("/bot", "/file/bot"))
-    builder = builder.post_init(_post_init).concurrent_updates(False)
+    if timeout:
+        builder = builder.read_timeout(timeout).write_timeout(timeout).connect_timeout(timeout).pool_timeout(timeout)
+        builder = builder.get_updates_read_timeout(timeout + 2).get_updates_connect_timeout(timeout)
+    builder = builder.post_init(_post_init).concurrent_updates(CONCURRENT_UPDATES)
     application = builder.build()
     application.bot_data["dialogue"] = dialogue
+    application.bot_data["guard"] = UserGuard()
     text = filters.TEXT & filters.UpdateType.MESSAGE
     application.add_handler(MessageHandler(text, on_text))
     application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.EDITED_MESSAGE, on_edited_text))
