@@ -29,6 +29,13 @@ class FakeTelegram:
     """The server's state: queued updates, sent messages and every call made."""
 
     def __init__(self) -> None:
+        #: Faults to inject, per API method, each used once: "429", "500", "502", "slow",
+        #: "drop" (connection closed, no answer) or "badjson".
+        self.faults: dict[str, list[str]] = {}
+        self.slow_seconds = 2.0
+        self.injected: list[tuple[str, str]] = []
+        #: When each request arrived: (method, monotonic time), faulty ones included.
+        self.arrivals: list[tuple[str, float]] = []
         self.updates: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._next_update = 1
@@ -143,6 +150,20 @@ class FakeTelegram:
 
     # -- the API ------------------------------------------------------------------------------
 
+    def inject(self, method: str, *faults: str) -> None:
+        """Queue faults for the next calls of `method`."""
+        with self._cond:
+            self.faults.setdefault(method, []).extend(faults)
+
+    def next_fault(self, method: str) -> str | None:
+        with self._cond:
+            queue = self.faults.get(method)
+            if not queue:
+                return None
+            fault = queue.pop(0)
+            self.injected.append((method, fault))
+            return fault
+
     def api(self, method: str, params: dict[str, Any]) -> Any:
         with self._cond:
             self.calls.append((method, params))
@@ -192,9 +213,24 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         params = _parse(body, self.headers.get("Content-Type") or "")
-        result = self.fake.api(method, params)
-        payload = json.dumps({"ok": True, "result": result}).encode()
-        self.send_response(200)
+        self.fake.arrivals.append((method, time.monotonic()))
+        fault = self.fake.next_fault(method)
+        if fault in ("slow", "drop"):
+            if fault == "slow":  # lost in transit after the client gave up waiting
+                time.sleep(self.fake.slow_seconds)
+            self.close_connection = True
+            self.connection.close()
+            return
+        status, payload = 200, b""
+        if fault == "429":
+            status, payload = 429, json.dumps({"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}).encode()
+        elif fault in ("500", "502"):
+            status, payload = int(fault), json.dumps({"ok": False, "error_code": int(fault), "description": "Internal Server Error"}).encode()
+        elif fault == "badjson":
+            payload = b"{this is not json"
+        else:
+            payload = json.dumps({"ok": True, "result": self.fake.api(method, params)}).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

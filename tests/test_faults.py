@@ -1,0 +1,64 @@
+"""Telegram misbehaves: 429 with retry_after, 500/502, slow replies past the client's timeout,
+dropped connections, malformed JSON, and getUpdates failing for a while. The bot keeps running,
+handles every update exactly once and delivers every reply."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunningBot
+from tests.fake_telegram import FakeTelegram
+
+QUESTIONS = [
+    "how long should i ice my back",
+    "when can i switch to heat",
+    "which painkillers help",
+    "how should i sleep to protect my back",
+    "what is a tens machine",
+]
+
+
+async def _until(predicate, seconds: float = 60.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+async def test_every_update_is_handled_once_and_every_reply_delivered_despite_faults(brain, fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.slow_seconds = 1.5
+    fake.inject("getUpdates", "500", "drop", "badjson", "502")
+    fake.inject("sendMessage", "429", "500", "slow", "502", "drop", "badjson", "500", "429")
+    bot = RunningBot(brain, fake, tmp_path / "data", timeout=1.0)
+    await bot.start()
+    try:
+        users = list(range(9000, 9020))
+        for i, user in enumerate(users):
+            fake.send_text(user, QUESTIONS[i % len(QUESTIONS)])
+        await _until(lambda: all(len(fake.sent(u)) >= 1 for u in users))
+        await asyncio.sleep(1.0)  # room for any duplicate to show up
+    finally:
+        await bot.stop()
+    assert all(len(fake.sent(u)) == 1 for u in users), "every reply delivered exactly once"
+    assert not any(fake.faults.values()), "every injected fault was met"
+    sends = [t for m, t in fake.arrivals if m == "sendMessage"]
+    assert len(sends) >= len(users) + 8, "the failed sends were retried"
+
+
+@pytest.mark.slow
+async def test_retry_after_is_honoured(brain, fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.inject("sendMessage", "429")
+    bot = RunningBot(brain, fake, tmp_path / "data", timeout=1.0)
+    await bot.start()
+    try:
+        fake.send_text(9100, "how long should i ice my back")
+        await _until(lambda: len(fake.sent(9100)) == 1)
+    finally:
+        await bot.stop()
+    sends = [t for m, t in fake.arrivals if m == "sendMessage"]
+    assert len(sends) == 2 and sends[1] - sends[0] >= 0.95, "waited retry_after (1 s) before sending again"
