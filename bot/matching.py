@@ -32,6 +32,8 @@ SHORTLIST = 40
 #: A word found in more than this share of phrasings ("back", "spasm") does not pick candidates
 #: on its own; it still counts in the score of those the rarer words picked.
 COMMON_SHARE = 0.05
+#: At most this many phrasings get their full overlap computed.
+POOL = 400
 
 
 #: Owner of the out-of-scope examples: when it wins, the message gets the fallback.
@@ -123,7 +125,7 @@ class Matcher:
             weight = self._idf[word]
             for index in self._postings[word]:
                 partial[index] += weight
-        pool = heapq.nlargest(SHORTLIST * 2, partial, key=partial.__getitem__)
+        pool = partial if len(partial) <= POOL else heapq.nlargest(POOL, partial, key=partial.__getitem__)
         mass = sum(self.weight(w) for w in words)
         overlap = {i: 200.0 * sum(self._idf[w] for w in words & self._sets[i]) / (mass + self._mass[i]) for i in pool}
         shortlist = heapq.nlargest(SHORTLIST, overlap, key=overlap.__getitem__)

@@ -75,7 +75,7 @@ def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
         cut = cut if cut > limit // 2 else limit
         parts.append(text[:cut].rstrip())
         text = text[cut:].lstrip("\n")
-    return [*parts, text] if text else parts
+    return [*parts, text] if text or not parts else parts
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -167,8 +167,9 @@ def _addressed_text(update: Update, username: str) -> str | None:
         if entity.type == MessageEntity.MENTION and value.lower() == mention:
             return text.replace(value, " ").strip()
         if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
-            target = value.partition("@")[2].lower()
-            if not target or target == username.lower():
+            name, _, target = value[1:].partition("@")
+            # "/help@thisbot", or one of this bot's commands; other bots' commands are not ours.
+            if target.lower() == username.lower() or (not target and name.lower() in COMMAND_HELP):
                 return text
     return None
 
@@ -253,7 +254,7 @@ async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         replies = [first]
         if first.kind != "urgent":
             ranking = brain.matcher.rank(text, limit=3)
-            replies += [brain.entry_reply(c.entry, c.score) for c in ranking.candidates if c.entry.id != first.id]
+            replies += [brain.entry_reply(c.entry, c.score) for c in ranking.candidates if c.entry.id in brain.content.entries and c.entry.id != first.id]
         for i, reply in enumerate(r for r in replies if r.kind in ("answer", "urgent", "smalltalk")):
             title = brain.content.entries[reply.id].question if reply.id in brain.content.entries else plain(reply.text).split("\n")[0]
             body = split_text(reply.text)[0]
@@ -285,13 +286,17 @@ async def _post_init(application: Application) -> None:
     await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMAND_HELP.items()])
 
 
-def build_application(settings: Settings, dialogue: Dialogue, timeout: float | None = None) -> Application:
+def build_application(
+    settings: Settings, dialogue: Dialogue, timeout: float | None = None, telegram_limits: bool = True
+) -> Application:
     """The Application with every handler; shared by `run` and the end-to-end tests.
 
-    `timeout` shortens the HTTP timeouts (the fault-injection tests use it).
+    `timeout` shortens the HTTP timeouts (the fault-injection tests use it); `telegram_limits=False`
+    keeps honouring retry_after but drops the 30 messages/s pacing (for load tests on a fake server).
     """
     redact_in_logs(settings.token or "")
-    builder = Application.builder().token(settings.token or "").rate_limiter(AIORateLimiter(max_retries=5))
+    limiter = AIORateLimiter(max_retries=5) if telegram_limits else AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
+    builder = Application.builder().token(settings.token or "").rate_limiter(limiter)
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url).base_file_url(settings.api_base_url.replace("/bot", "/file/bot"))
     if timeout:

@@ -61,7 +61,7 @@ def _human_chat(dialogue: Dialogue, user_id: int, stdin: TextIO, stdout: TextIO)
             print(file=stdout)
             return 0
         typed = line.strip()
-        if typed.isdigit() and 1 <= int(typed) <= len(buttons):
+        if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(buttons):
             replies = dialogue.handle_button(user_id, buttons[int(typed) - 1].data)
         else:
             replies = dialogue.handle_text(user_id, typed)

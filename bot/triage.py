@@ -114,7 +114,7 @@ class Flow:
     def typed_choice(self, step: Step, text: str) -> Choice | None:
         """The choice a typed answer means: its number, its label, or an alias ("yep", "nope")."""
         typed = " ".join(text.lower().replace("'", "").split()).strip(" .!?")
-        if typed.isdigit() and 1 <= int(typed) <= len(step.choices):
+        if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(step.choices):
             return step.choices[int(typed) - 1]
         options: dict[str, Choice] = {}
         for choice in step.choices:

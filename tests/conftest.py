@@ -58,13 +58,13 @@ def fake() -> Iterator[FakeTelegram]:
 class RunningBot:
     """The real Application polling the fake server, with its store under a test folder."""
 
-    def __init__(self, brain: Brain, fake: FakeTelegram, data_dir: Path, timeout: float | None = None) -> None:
+    def __init__(self, brain: Brain, fake: FakeTelegram, data_dir: Path, timeout: float | None = None, telegram_limits: bool = True) -> None:
         from bot.telegram_app import build_application
 
         self.settings = settings_for(data_dir, fake.base_url)
         self.store = SqliteStore(data_dir)
         self.dialogue = Dialogue(brain, self.store)
-        self.app = build_application(self.settings, self.dialogue, timeout=timeout)
+        self.app = build_application(self.settings, self.dialogue, timeout=timeout, telegram_limits=telegram_limits)
 
     async def start(self) -> None:
         await self.app.initialize()

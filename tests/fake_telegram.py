@@ -42,7 +42,8 @@ class FakeTelegram:
         self._next_message = 1000
         self._cond = threading.Condition()
         handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})
+        self.server = server_class(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
