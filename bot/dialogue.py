@@ -81,6 +81,7 @@ class Dialogue:
     def _command(self, user_id: int, state: dict[str, Any], command: str) -> list[Reply]:
         in_flow = bool(state.get("flow"))
         if command == "triage":
+            state.pop("done", None)
             state["flow"] = self.flow.start(self.clock())
             self._save(user_id, state)
             return [self._question(state, intro=True)]
@@ -113,17 +114,20 @@ class Dialogue:
             return [self.brain.topic_menu(data[len(TOPIC):])]
         if data.startswith(ENTRY) and data[len(ENTRY):] in content.entries:
             return [self.brain.entry_reply(content.entries[data[len(ENTRY):]])]
-        flow = state.get("flow")
+        flow, done = state.get("flow"), state.get("done")
         if flow and data == CONTINUE:
             return [self._question(state)]
-        if flow and data.startswith(TRIAGE):
-            _, _, rest = data.partition(TRIAGE)
-            step_id, _, value = rest.partition(":")
+        step_id, _, value = data.removeprefix(TRIAGE).partition(":") if data.startswith(TRIAGE) else ("", "", "")
+        if flow and step_id:
             step = self.flow.steps[flow["step"]]
             if step_id == step.id and value in CONTROLS:
                 return self._control(user_id, state, value)
             if step_id == step.id and step.choice(value):
                 return self._advance(user_id, state, value)
+            if flow["history"] and step_id == flow["history"][-1] and flow["answers"].get(step_id) == value:
+                return [self._question(state)]  # the same press again (its reply was lost): repeat, don't scold
+        if done and step_id == done["last"] and done["answers"].get(step_id) == value:
+            return [self._outcome(done["outcome"], done["answers"])]  # the last press again: the plan again
         expired = self._say("expired_button")
         if flow:
             return [expired, self._question(state)]
@@ -145,9 +149,11 @@ class Dialogue:
         if outcome is None:
             self._save(user_id, state)
             return [self._question(state)]
-        answers = state.pop("flow")["answers"]
+        flow = state.pop("flow")
+        # Kept until it expires, so a press repeated after a lost reply gets the plan again.
+        state["done"] = {"outcome": outcome, "answers": flow["answers"], "last": flow["history"][-1], "updated": self.clock()}
         self._save(user_id, state)
-        return [self._outcome(outcome, answers)]
+        return [self._outcome(outcome, flow["answers"])]
 
     def _question(self, state: dict[str, Any], intro: bool = False) -> Reply:
         flow = state["flow"]
@@ -180,6 +186,9 @@ class Dialogue:
 
     def _load(self, user_id: int) -> tuple[dict[str, Any], list[Reply]]:
         state = self.store.load(user_id)
+        if state.get("done") and self.flow.expired(state["done"], self.clock()):
+            state.pop("done")
+            self._save(user_id, state)
         flow = state.get("flow")
         if flow and (flow.get("step") not in self.flow.steps or self.flow.expired(flow, self.clock())):
             state.pop("flow")

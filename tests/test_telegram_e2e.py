@@ -123,12 +123,24 @@ async def test_expired_button_gets_polite_reply_and_current_question(running: Ru
     await _wait(fake, user, 1)
     fake.press(user, "tr:urine:no")
     await _wait(fake, user, 2)
-    fake.press(user, "tr:urine:no")  # the old question's button, pressed again
+    fake.press(user, "tr:urine:yes")  # another button of the old, answered question
     reply = (await _wait(fake, user, 3))[2]
     assert "expired" in reply["text"] and "leaked" in reply["text"], "one message: the note and the current question"
     assert any(b["callback_data"].startswith("tr:leaking:") for b in _buttons(reply))
     assert len(fake.calls_to("answerCallbackQuery")) >= 2, "every press is answered"
     assert fake.calls_to("editMessageReplyMarkup"), "the pressed keyboard is removed"
+
+
+async def test_the_same_press_repeated_repeats_the_question_without_a_scolding(running: RunningBot, fake: FakeTelegram) -> None:
+    user = 7022
+    fake.send_text(user, "/triage")
+    await _wait(fake, user, 1)
+    fake.press(user, "tr:urine:no")
+    await _wait(fake, user, 2)
+    fake.press(user, "tr:urine:no")  # as after a reply lost in transit
+    reply = (await _wait(fake, user, 3))[2]
+    assert "expired" not in reply["text"] and "leaked" in reply["text"]
+    assert running.dialogue.current_step(user) == "leaking"
 
 
 async def test_restart_mid_triage_continues(brain, fake: FakeTelegram, tmp_path: Path) -> None:

@@ -84,3 +84,22 @@ def test_forged_button_data_keeps_the_users_place(dialogue: Dialogue, user: int)
         replies = dialogue.handle_button(user, junk)
         assert "expired" in replies[0].text
         assert dialogue.current_step(user) == "urine"
+
+
+def test_the_last_press_repeated_after_a_lost_reply_sends_the_plan_again(dialogue: Dialogue, user: int) -> None:
+    first = _run(dialogue, user, ["yes"])[-1]
+    again = dialogue.handle_button(user, "tr:urine:yes")[-1]
+    assert again.text == first.text and again.urgency == "emergency"
+
+
+def test_a_finished_plan_is_forgotten_after_thirty_minutes(brain, user: int) -> None:
+    from bot.storage import MemoryStore
+
+    now = [0.0]
+    store = MemoryStore()
+    dialogue = Dialogue(brain, store, clock=lambda: now[0])
+    _run(dialogue, user, ["yes"])
+    assert store.load(user)
+    now[0] += 31 * 60
+    dialogue.handle_text(user, "hello")
+    assert store.load(user) == {}
