@@ -20,6 +20,8 @@ class Settings:
     webhook_secret: str | None
     listen: str
     port: int
+    telegram_limits: bool = True
+    http: str = "aiohttp"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,4 +36,6 @@ class Settings:
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
             listen=env.get("WEBHOOK_LISTEN") or "0.0.0.0",
             port=int(env.get("PORT") or 8443),
+            telegram_limits=(env.get("BOT_RATE_LIMIT") or "telegram") != "off",
+            http=env.get("BOT_HTTP") or "aiohttp",
         )

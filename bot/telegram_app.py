@@ -41,6 +41,7 @@ from bot.guard import UserGuard
 from bot.replies import Reply, plain
 from bot.settings import Settings
 from bot.storage import SqliteStore
+from bot.transport import AiohttpRequest
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +300,10 @@ def build_application(
     builder = Application.builder().token(settings.token or "").rate_limiter(limiter)
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url).base_file_url(settings.api_base_url.replace("/bot", "/file/bot"))
-    if timeout:
+    if settings.http == "aiohttp":
+        builder = builder.request(AiohttpRequest(read_timeout=timeout or 5.0, connect_timeout=timeout or 5.0))
+        builder = builder.get_updates_request(AiohttpRequest(connections=2, read_timeout=(timeout or 5.0) + 2))
+    elif timeout:
         builder = builder.read_timeout(timeout).write_timeout(timeout).connect_timeout(timeout).pool_timeout(timeout)
         builder = builder.get_updates_read_timeout(timeout + 2).get_updates_connect_timeout(timeout)
     builder = builder.post_init(_post_init).concurrent_updates(CONCURRENT_UPDATES)
@@ -319,7 +323,7 @@ def build_application(
 def run_telegram(settings: Settings) -> int:
     """Run until interrupted: long polling, or a webhook with a secret token when WEBHOOK_URL is set."""
     dialogue = Dialogue(Brain.load(settings), SqliteStore(settings.data_dir))
-    application = build_application(settings, dialogue)
+    application = build_application(settings, dialogue, telegram_limits=settings.telegram_limits)
     if settings.webhook_url:
         secret = settings.webhook_secret or secrets.token_urlsafe(32)
         logger.info("starting webhook on %s:%s", settings.listen, settings.port)

@@ -36,6 +36,8 @@ class FakeTelegram:
         self.injected: list[tuple[str, str]] = []
         #: When each request arrived: (method, monotonic time), faulty ones included.
         self.arrivals: list[tuple[str, float]] = []
+        #: Called with (chat_id, time) for every message the bot sends (benchmarks use it).
+        self.on_send: Any = None
         self.updates: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._next_update = 1
@@ -174,6 +176,8 @@ class FakeTelegram:
             return self._get_updates(params)
         if method in ("sendMessage", "editMessageText"):
             chat_id = int(params["chat_id"])
+            if self.on_send and method == "sendMessage":
+                self.on_send(chat_id, time.perf_counter())
             message = {
                 "message_id": self.message_id(),
                 "date": int(time.time()),
@@ -199,6 +203,7 @@ class FakeTelegram:
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeTelegram
+    protocol_version = "HTTP/1.1"  # keep-alive, as Telegram's servers do
 
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass

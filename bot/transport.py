@@ -1,0 +1,69 @@
+"""An aiohttp transport for python-telegram-bot (its `BaseRequest` interface).
+
+Measured with `benchmarks/load.py`: under load the bot spends most of its CPU in the HTTP client
+(httpx + httpcore + anyio); aiohttp's client does the same work with less (README: Load).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+
+class AiohttpRequest(BaseRequest):
+    """One aiohttp session with a bounded connection pool."""
+
+    def __init__(self, connections: int = 256, read_timeout: float | None = 5.0, connect_timeout: float | None = 5.0) -> None:
+        self._connections = connections
+        self._read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._connections)
+            self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT})
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        read = self._read_timeout if read_timeout is DEFAULT_NONE else read_timeout
+        connect = self._connect_timeout if connect_timeout is DEFAULT_NONE else connect_timeout
+        timeout = aiohttp.ClientTimeout(sock_read=read, sock_connect=connect)
+        data: aiohttp.FormData | dict[str, str] | None = None
+        if request_data is not None:
+            data = request_data.json_parameters
+            if request_data.contains_files:
+                form = aiohttp.FormData(data)
+                for name, (filename, content, mimetype) in request_data.multipart_data.items():
+                    form.add_field(name, content, filename=filename, content_type=mimetype)
+                data = form
+        try:
+            async with self._session.request(method, url, data=data, timeout=timeout) as response:
+                return response.status, await response.read()
+        except asyncio.TimeoutError as error:
+            raise TimedOut from error
+        except aiohttp.ClientError as error:
+            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
