@@ -1,19 +1,22 @@
 """Load: 1,000 simulated users talking at once to the real bot process through the local fake
 Bot API server — questions, red flags and whole /triage flows. Run by hand:
 
-    python benchmarks/load.py [users]
+    python benchmarks/load.py [users] [think seconds]
 
-Each user sends one update, waits for the reply, then sends the next (a closed loop, as people
-do). Reports updates handled per second, p50/p99/max time from update to reply, and the bot
+Each user sends one update, waits for the reply, reads and thinks for 0.5–1.5 × `think` seconds
+(default 2), then sends the next, as people do; 1,000 users thinking 2 s offer about 500
+updates/s. With think 0 it is a closed loop that finds the ceiling. Reports updates handled per second, p50/p99/max time from update to reply, and the bot
 process's peak resident memory. The bot runs with BOT_RATE_LIMIT=off: Telegram itself would
 pace a real bot to about 30 messages/s, which is what this measures beyond.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import queue
+import random
 import subprocess
 import sys
 import tempfile
@@ -47,7 +50,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def main(users: int) -> None:
+def main(users: int, think: float) -> None:
     fake = FakeTelegram().start()
     data = Path(tempfile.mkdtemp())
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456:LOAD", "TELEGRAM_API_BASE_URL": fake.base_url,
@@ -69,7 +72,7 @@ def main(users: int) -> None:
         if kind == "text":
             fake.send_text(user, value)
         else:
-            last = fake.sent(user)[-1]
+            last = fake.last[user]
             markup = json.loads(last["reply_markup"])
             data = next(b["callback_data"] for row in markup["inline_keyboard"] for b in row if b["callback_data"].endswith(":" + value))
             fake.press(user, data)
@@ -77,11 +80,18 @@ def main(users: int) -> None:
 
     replies: queue.Queue[tuple[int, float]] = queue.Queue()
     fake.on_send = lambda chat, at: replies.put((chat, at))
-    for user in ids:
-        push(user)
+    rng = random.Random(5)
+    due: list[tuple[float, int]] = [(start + rng.uniform(0, think), user) for user in ids]
+    heapq.heapify(due)
     remaining = set(ids)
     while remaining:
-        user, at = replies.get(timeout=60)
+        now = time.perf_counter()
+        while due and due[0][0] <= now:
+            push(heapq.heappop(due)[1])
+        try:
+            user, at = replies.get(timeout=max(0.0005, (due[0][0] - now) if due else 0.05))
+        except queue.Empty:
+            continue
         if user not in remaining:
             continue
         latencies.append(at - pushed_at[user])
@@ -89,7 +99,7 @@ def main(users: int) -> None:
         if position[user] == len(SCRIPT):
             remaining.discard(user)
         else:
-            push(user)
+            heapq.heappush(due, (at + rng.uniform(0.5, 1.5) * think, user))
     elapsed = time.perf_counter() - start
     rss = peak_rss_mb(bot.pid)
     fields = Path(f"/proc/{bot.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -100,11 +110,11 @@ def main(users: int) -> None:
     fake.stop()
     latencies.sort()
     total = len(latencies)
-    print(f"{users} users, {total} updates in {elapsed:.1f} s: {total / elapsed:,.0f} updates/s")
+    print(f"{users} users (think {think} s), {total} updates in {elapsed:.1f} s: {total / elapsed:,.0f} updates/s")
     print(f"update → reply: p50 {1000 * latencies[total // 2]:.0f} ms, p99 {1000 * latencies[int(total * 0.99)]:.0f} ms, max {1000 * latencies[-1]:.0f} ms")
     print(f"bot peak resident memory: {rss:.0f} MB")
     print(f"CPU seconds: bot {bot_cpu:.1f}, fake server and simulated users {own_cpu:.1f} (wall {elapsed:.1f})")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, float(sys.argv[2]) if len(sys.argv) > 2 else 2.0)

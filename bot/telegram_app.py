@@ -53,7 +53,7 @@ MAX_CALLBACK_BYTES = 64
 SEND_ATTEMPTS = 6
 SEND_BACKOFF = 0.25
 #: Updates handled at once (different users; one user's updates always run in order).
-CONCURRENT_UPDATES = 64
+CONCURRENT_UPDATES = 256
 #: Buttons with labels this short share a row (Yes / No / Not sure).
 SHORT_LABEL = 12
 COMMAND_HELP = {

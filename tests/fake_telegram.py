@@ -38,6 +38,8 @@ class FakeTelegram:
         self.arrivals: list[tuple[str, float]] = []
         #: Called with (chat_id, time) for every message the bot sends (benchmarks use it).
         self.on_send: Any = None
+        #: The newest message the bot sent to each chat.
+        self.last: dict[int, dict[str, Any]] = {}
         self.updates: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._next_update = 1
@@ -176,8 +178,10 @@ class FakeTelegram:
             return self._get_updates(params)
         if method in ("sendMessage", "editMessageText"):
             chat_id = int(params["chat_id"])
-            if self.on_send and method == "sendMessage":
-                self.on_send(chat_id, time.perf_counter())
+            if method == "sendMessage":
+                self.last[chat_id] = params
+                if self.on_send:
+                    self.on_send(chat_id, time.perf_counter())
             message = {
                 "message_id": self.message_id(),
                 "date": int(time.time()),
