@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 #: Characters that end a sentence: a red-flag combination must stand inside one sentence.
 SENTENCE_END = "."
@@ -98,7 +98,10 @@ def tokenize(text: str, language: Language) -> list[str]:
 
 
 class Speller:
-    """Corrects a misspelled word to the nearest word the content knows ("numbess" → "numbness")."""
+    """Corrects a misspelled word to the nearest word the content knows ("numbess" → "numbness").
+
+    Distance is optimal string alignment: a swapped pair of letters ("phsyio") counts as one typo.
+    """
 
     def __init__(self, vocabulary: set[str]) -> None:
         self._vocabulary = vocabulary
@@ -110,7 +113,7 @@ class Speller:
             return word
         limit = 1 if len(word) < 8 else 2
         found = process.extractOne(
-            word, self._choices, scorer=Levenshtein.distance, score_cutoff=limit
+            word, self._choices, scorer=OSA.distance, score_cutoff=limit
         )
         return found[0] if found else word
 
