@@ -5,9 +5,10 @@ Bot API server — questions, red flags and whole /triage flows. Run by hand:
 
 Each user sends one update, waits for the reply, reads and thinks for 0.5–1.5 × `think` seconds
 (default 2), then sends the next, as people do; 1,000 users thinking 2 s offer about 500
-updates/s. With think 0 it is a closed loop that finds the ceiling. Reports updates handled per second, p50/p99/max time from update to reply, and the bot
-process's peak resident memory. The bot runs with BOT_RATE_LIMIT=off: Telegram itself would
-pace a real bot to about 30 messages/s, which is what this measures beyond.
+updates/s. With think 0 it is a closed loop that finds the ceiling. Reports updates handled per
+second, p50/p99/max time from update to reply, and the bot process's peak resident memory.
+The bot runs with BOT_RATE_LIMIT=off: Telegram itself would pace a real bot to about 30
+messages/s, which is what this measures beyond.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def main(users: int, think: float) -> None:
     latencies.sort()
     total = len(latencies)
     print(f"{users} users (think {think} s), {total} updates in {elapsed:.1f} s: {total / elapsed:,.0f} updates/s")
-    print(f"update → reply: p50 {1000 * latencies[total // 2]:.0f} ms, p99 {1000 * latencies[int(total * 0.99)]:.0f} ms, max {1000 * latencies[-1]:.0f} ms")
+    p50, p99 = latencies[total // 2], latencies[int(total * 0.99)]
+    print(f"update → reply: p50 {1000 * p50:.0f} ms, p99 {1000 * p99:.0f} ms, max {1000 * latencies[-1]:.0f} ms")
     print(f"bot peak resident memory: {rss:.0f} MB")
     print(f"CPU seconds: bot {bot_cpu:.1f}, fake server and simulated users {own_cpu:.1f} (wall {elapsed:.1f})")
 

@@ -32,6 +32,8 @@ SHORTLIST = 40
 #: A word found in more than this share of phrasings ("back", "spasm") does not pick candidates
 #: on its own; it still counts in the score of those the rarer words picked.
 COMMON_SHARE = 0.05
+#: … and never more than this many phrasings, so a large knowledge base stays fast.
+COMMON_CAP = 1500
 #: At most this many phrasings get their full overlap computed.
 POOL = 400
 
@@ -92,7 +94,7 @@ class Matcher:
         self._unknown_idf = math.log(count / 0.5)
         self._sets = [frozenset(c.split()) for c in self._choices]
         self._mass = [sum(self._idf[w] for w in words) for words in self._sets]
-        self._common = max(SHORTLIST, int(COMMON_SHARE * len(self._choices)))
+        self._common = max(SHORTLIST, min(int(COMMON_SHARE * len(self._choices)), COMMON_CAP))
         self._entry_words: dict[str, set[str]] = defaultdict(set)
         for index, choice in enumerate(self._choices):
             self._entry_words[self._owners[index].id].update(choice.split())
@@ -121,7 +123,9 @@ class Matcher:
         known = [w for w in words if w in self._idf]
         rare = [w for w in known if len(self._postings[w]) <= self._common]
         partial: dict[int, float] = defaultdict(float)
-        for word in rare or known:
+        if not rare and known:  # only common words: the least common one picks the candidates
+            rare = [min(known, key=lambda w: len(self._postings[w]))]
+        for word in rare:
             weight = self._idf[word]
             for index in self._postings[word]:
                 partial[index] += weight

@@ -255,7 +255,8 @@ async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         replies = [first]
         if first.kind != "urgent":
             ranking = brain.matcher.rank(text, limit=3)
-            replies += [brain.entry_reply(c.entry, c.score) for c in ranking.candidates if c.entry.id in brain.content.entries and c.entry.id != first.id]
+            entries = brain.content.entries
+            replies += [brain.entry_reply(c.entry, c.score) for c in ranking.candidates if c.entry.id in entries and c.entry.id != first.id]
         for i, reply in enumerate(r for r in replies if r.kind in ("answer", "urgent", "smalltalk")):
             title = brain.content.entries[reply.id].question if reply.id in brain.content.entries else plain(reply.text).split("\n")[0]
             body = split_text(reply.text)[0]
