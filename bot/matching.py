@@ -28,14 +28,14 @@ OVERLAP_WEIGHT = 0.5
 #: Weight of the whole entry's vocabulary (all its phrasings together) in the final score.
 ENTRY_WEIGHT = 0.2
 #: Phrasings rescored with rapidfuzz after the overlap pre-selection.
-SHORTLIST = 40
+SHORTLIST = 25
 #: A word found in more than this share of phrasings ("back", "spasm") does not pick candidates
 #: on its own; it still counts in the score of those the rarer words picked.
 COMMON_SHARE = 0.05
 #: … and never more than this many phrasings, so a large knowledge base stays fast.
 COMMON_CAP = 1500
 #: At most this many phrasings get their full overlap computed.
-POOL = 400
+POOL = 200
 
 
 #: Owner of the out-of-scope examples: when it wins, the message gets the fallback.
@@ -131,7 +131,14 @@ class Matcher:
                 partial[index] += weight
         pool = partial if len(partial) <= POOL else heapq.nlargest(POOL, partial, key=partial.__getitem__)
         mass = sum(self.weight(w) for w in words)
-        overlap = {i: 200.0 * sum(self._idf[w] for w in words & self._sets[i]) / (mass + self._mass[i]) for i in pool}
+        others = [(w, self._idf[w]) for w in known if w not in rare]
+        overlap: dict[int, float] = {}
+        for i in pool:
+            shared, own = partial[i], self._sets[i]
+            for word, weight in others:
+                if word in own:
+                    shared += weight
+            overlap[i] = 200.0 * shared / (mass + self._mass[i])
         shortlist = heapq.nlargest(SHORTLIST, overlap, key=overlap.__getitem__)
         best: dict[str, Candidate] = {}
         for index in shortlist:
