@@ -12,13 +12,13 @@ import pytest
 from tests.conftest import RunningBot
 from tests.fake_telegram import FakeTelegram
 
-QUESTIONS = [
-    "how long should i ice my back",
-    "when can i switch to heat",
-    "which painkillers help",
-    "how should i sleep to protect my back",
-    "what is a tens machine",
-]
+QUESTIONS = {  # question → a word its answer must contain
+    "how long should i ice my back": "15",
+    "when can i switch to heat": "72",
+    "which painkillers help": "buprofen",
+    "how should i sleep to protect my back": "pillow",
+    "what is a tens machine": "electrical",
+}
 
 
 async def _until(predicate, seconds: float = 60.0) -> None:
@@ -38,13 +38,15 @@ async def test_every_update_is_handled_once_and_every_reply_delivered_despite_fa
     await bot.start()
     try:
         users = list(range(9000, 9020))
-        for i, user in enumerate(users):
-            fake.send_text(user, QUESTIONS[i % len(QUESTIONS)])
+        asked = {user: list(QUESTIONS)[i % len(QUESTIONS)] for i, user in enumerate(users)}
+        for user, question in asked.items():
+            fake.send_text(user, question)
         await _until(lambda: all(len(fake.sent(u)) >= 1 for u in users))
         await asyncio.sleep(1.0)  # room for any duplicate to show up
     finally:
         await bot.stop()
     assert all(len(fake.sent(u)) == 1 for u in users), "every reply delivered exactly once"
+    assert all(QUESTIONS[asked[u]] in fake.sent(u)[0]["text"] for u in users), "and it is the answer, not an error notice"
     assert not any(fake.faults.values()), "every injected fault was met"
     sends = [t for m, t in fake.arrivals if m == "sendMessage"]
     assert len(sends) >= len(users) + 8, "the failed sends were retried"
