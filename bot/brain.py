@@ -49,10 +49,11 @@ class Brain:
         self.thresholds = thresholds or Thresholds()
         language = content.language
         vocabulary = _vocabulary(content)
-        speller = Speller(vocabulary)
+        speller = Speller(vocabulary, language.words)
         self.detector = RedFlagDetector(content.signs, language, speller)
         self.matcher = Matcher(
-            content.entries.values(), language, speller, _vocabulary(content, answers=False), content.out_of_scope
+            content.entries.values(), language, speller, _vocabulary(content, answers=False), content.out_of_scope,
+            ignore=self.detector.vocabulary(),
         )
 
     @classmethod

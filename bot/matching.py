@@ -66,7 +66,13 @@ class Matcher:
     """Ranks the entries for a message."""
 
     def __init__(
-        self, entries: Iterable[Entry], language: Language, speller: Speller, domain: set[str], out_of_scope: Iterable[str] = ()
+        self,
+        entries: Iterable[Entry],
+        language: Language,
+        speller: Speller,
+        domain: set[str],
+        out_of_scope: Iterable[str] = (),
+        ignore: Iterable[str] = (),
     ) -> None:
         self._language = language
         self._domain = {stem(w) for w in domain}
@@ -94,6 +100,9 @@ class Matcher:
         self._unknown_idf = math.log(count / 0.5)
         self._sets = [frozenset(c.split()) for c in self._choices]
         self._mass = [sum(self._idf[w] for w in words) for words in self._sets]
+        # Warning-sign words no phrasing uses ("bladder", "injury"): the safety net has read them
+        # already, and as unknown words they would only drown the question ("… how long do I ice it").
+        self._ignore = {stem(w) for w in ignore} - set(self._idf)
         self._common = max(SHORTLIST, min(int(COMMON_SHARE * len(self._choices)), COMMON_CAP))
         self._entry_words: dict[str, set[str]] = defaultdict(set)
         for index, choice in enumerate(self._choices):
@@ -117,7 +126,7 @@ class Matcher:
     def rank(self, text: str, limit: int = 5) -> Ranking:
         """The best `limit` entries for `text`, best first, one score per entry."""
         query = self.normalize(text)
-        words = set(query.split())
+        words = set(query.split()) - self._ignore
         if not words:
             return Ranking([], 0.0)
         known = [w for w in words if w in self._idf]

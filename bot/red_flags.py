@@ -75,6 +75,10 @@ class RedFlagDetector:
         """A phrase of the content file, read the way a message is read."""
         return tuple(t for t in self._speller.correct_all(tokenize(phrase, self._language)) if t not in (",", SENTENCE_END))
 
+    def vocabulary(self) -> set[str]:
+        """Every word of every warning-sign phrase."""
+        return {word for term in self.all_terms() for word in term}
+
     def all_terms(self) -> set[Term]:
         """Every phrase the detector looks for."""
         terms = {t for _, t in self._phrasings}

@@ -103,19 +103,19 @@ class Speller:
     Distance is optimal string alignment: a swapped pair of letters ("phsyio") counts as one typo.
     """
 
-    def __init__(self, vocabulary: set[str]) -> None:
-        self._vocabulary = vocabulary
-        self._choices = sorted(w for w in vocabulary if len(w) >= 4)
+    def __init__(self, vocabulary: set[str], words: dict[str, str]) -> None:
+        # The words people type ("physio") are targets too, then read the bot's way ("physiotherapy").
+        self._vocabulary = vocabulary | set(words)
+        self._words = words
+        self._choices = sorted(w for w in self._vocabulary if len(w) >= 4)
         self.correct = lru_cache(maxsize=65536)(self._correct)
 
     def _correct(self, word: str) -> str:
         if word in self._vocabulary or len(word) < 5 or not word.isalpha():
             return word
         limit = 1 if len(word) < 8 else 2
-        found = process.extractOne(
-            word, self._choices, scorer=OSA.distance, score_cutoff=limit
-        )
-        return found[0] if found else word
+        found = process.extractOne(word, self._choices, scorer=OSA.distance, score_cutoff=limit)
+        return self._words.get(found[0], found[0]) if found else word
 
     def correct_all(self, tokens: list[str]) -> list[str]:
         """Correct every token; sentence markers and known words pass unchanged."""
