@@ -24,9 +24,9 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 def test_own_set_quality_does_not_regress(brain: Brain) -> None:
     """Floors at the figures measured when this test was written (README: Evaluation)."""
     report = evaluate(brain, load_items(DATA / "eval.yaml"))
-    assert report.topic.value >= 0.80
-    assert report.facts.value >= 0.90
-    assert report.out_of_scope.value >= 0.85
+    assert report.topic.value >= 0.92
+    assert report.facts.value >= 0.95
+    assert report.out_of_scope.value >= 0.90
 
 
 @pytest.mark.parametrize(
