@@ -55,6 +55,17 @@ def fake() -> Iterator[FakeTelegram]:
     server.stop()
 
 
+async def until(predicate, seconds: float = 20.0) -> None:
+    """Wait, without blocking the bot's event loop, until `predicate()` holds."""
+    import asyncio
+
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
 class RunningBot:
     """The real Application polling the fake server, with its store under a test folder."""
 

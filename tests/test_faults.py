@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, until
 from tests.fake_telegram import FakeTelegram
 
 QUESTIONS = {  # question → a word its answer must contain
@@ -20,13 +20,6 @@ QUESTIONS = {  # question → a word its answer must contain
     "what is a tens machine": "electrical",
 }
 
-
-async def _until(predicate, seconds: float = 60.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.mark.slow
@@ -41,7 +34,7 @@ async def test_every_update_is_handled_once_and_every_reply_delivered_despite_fa
         asked = {user: list(QUESTIONS)[i % len(QUESTIONS)] for i, user in enumerate(users)}
         for user, question in asked.items():
             fake.send_text(user, question)
-        await _until(lambda: all(len(fake.sent(u)) >= 1 for u in users))
+        await until(lambda: all(len(fake.sent(u)) >= 1 for u in users), seconds=60)
         await asyncio.sleep(1.0)  # room for any duplicate to show up
     finally:
         await bot.stop()
@@ -59,7 +52,7 @@ async def test_retry_after_is_honoured(brain, fake: FakeTelegram, tmp_path: Path
     await bot.start()
     try:
         fake.send_text(9100, "how long should i ice my back")
-        await _until(lambda: len(fake.sent(9100)) == 1)
+        await until(lambda: len(fake.sent(9100)) == 1)
     finally:
         await bot.stop()
     sends = [t for m, t in fake.arrivals if m == "sendMessage"]

@@ -14,18 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RunningBot, settings_for
+from tests.conftest import RunningBot, settings_for, until
 from tests.fake_telegram import FakeTelegram
 
 SECRET_WORDS = "my husband Bartholomew cannot feel when he wipes"
 
-
-async def _until(predicate, seconds: float = 20.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
@@ -39,9 +32,9 @@ async def test_logs_hold_no_message_text_name_or_token(brain, fake: FakeTelegram
     try:
         fake.send_text(7301, SECRET_WORDS)
         fake.send_text(7301, "/triage")
-        await _until(lambda: len(fake.sent(7301)) >= 2)
+        await until(lambda: len(fake.sent(7301)) >= 2)
         fake.press(7301, "tr:urine:no")
-        await _until(lambda: len(fake.sent(7301)) >= 3)
+        await until(lambda: len(fake.sent(7301)) >= 3)
     finally:
         await bot.stop()
     logged = "\n".join(r.getMessage() for r in caplog.records)
@@ -75,11 +68,11 @@ def test_store_keeps_no_message_text(dialogue, user, tmp_path: Path) -> None:
 
 async def test_forget_removes_every_row_about_the_user(running: RunningBot, fake: FakeTelegram) -> None:
     fake.send_text(7302, "/triage")
-    await _until(lambda: len(fake.sent(7302)) >= 1)
+    await until(lambda: len(fake.sent(7302)) >= 1)
     fake.send_text(7303, "/triage")
-    await _until(lambda: len(fake.sent(7303)) >= 1)
+    await until(lambda: len(fake.sent(7303)) >= 1)
     fake.send_text(7302, "/forget")
-    await _until(lambda: len(fake.sent(7302)) >= 2)
+    await until(lambda: len(fake.sent(7302)) >= 2)
     rows = sqlite3.connect(running.store.path).execute("SELECT user_id FROM user_state").fetchall()
     assert (7302,) not in rows and (7303,) in rows
 
@@ -114,7 +107,7 @@ async def test_webhook_refuses_requests_without_the_secret_and_never_runs_them(b
             assert fake.sent(7304) == [], "a refused update never runs"
             accepted = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"})
             assert accepted.status_code == 200
-            await _until(lambda: len(fake.sent(7304)) == 1)
+            await until(lambda: len(fake.sent(7304)) == 1)
     finally:
         await app.updater.stop()
         await app.stop()
@@ -126,10 +119,10 @@ async def test_a_flood_is_throttled_politely_without_slowing_others(running: Run
     for i in range(100):
         fake.send_text(flooder, f"how long should i ice my back {i}")
     fake.send_text(other, "when can i switch to heat")
-    await _until(lambda: len(fake.sent(other)) == 1, seconds=5)
+    await until(lambda: len(fake.sent(other)) == 1, seconds=5)
     await asyncio.sleep(1.0)
     sent = fake.sent(flooder)
     assert len(sent) < 20, "the flood is not answered message by message"
     assert sum("very fast" in m["text"] for m in sent) == 1, "one polite note"
     fake.send_text(flooder, "i wet myself")
-    await _until(lambda: "999" in fake.sent(flooder)[-1]["text"], seconds=5)
+    await until(lambda: "999" in fake.sent(flooder)[-1]["text"], seconds=5)

@@ -63,6 +63,14 @@ async def _triage(fake: FakeTelegram, user: int, answers: list[str]) -> dict:
 SCREEN_NO = ["no"] * 14
 
 
+async def _first_answer(fake: FakeTelegram, user: int) -> None:
+    """Start /triage and answer its first question with No."""
+    fake.send_text(user, "/triage")
+    await _wait(fake, user, 1)
+    fake.press(user, "tr:urine:no")
+    await _wait(fake, user, 2)
+
+
 async def test_triage_emergency_on_first_yes(running: RunningBot, fake: FakeTelegram) -> None:
     outcome = await _triage(fake, 7010, ["unsure"])
     assert "help now" in outcome["text"] and "999" in outcome["text"]
@@ -107,10 +115,7 @@ async def test_back_start_over_and_cancel(running: RunningBot, fake: FakeTelegra
 
 async def test_red_flag_typed_mid_triage_interrupts(running: RunningBot, fake: FakeTelegram) -> None:
     user = 7015
-    fake.send_text(user, "/triage")
-    await _wait(fake, user, 1)
-    fake.press(user, "tr:urine:no")
-    await _wait(fake, user, 2)
+    await _first_answer(fake, user)
     fake.send_text(user, "actually my legs keep giving way")
     urgent = (await _wait(fake, user, 3))[-1]
     assert "999" in urgent["text"]
@@ -119,10 +124,7 @@ async def test_red_flag_typed_mid_triage_interrupts(running: RunningBot, fake: F
 
 async def test_expired_button_gets_polite_reply_and_current_question(running: RunningBot, fake: FakeTelegram) -> None:
     user = 7016
-    fake.send_text(user, "/triage")
-    await _wait(fake, user, 1)
-    fake.press(user, "tr:urine:no")
-    await _wait(fake, user, 2)
+    await _first_answer(fake, user)
     fake.press(user, "tr:urine:yes")  # another button of the old, answered question
     reply = (await _wait(fake, user, 3))[2]
     assert "expired" in reply["text"] and "leaked" in reply["text"], "one message: the note and the current question"
@@ -133,10 +135,7 @@ async def test_expired_button_gets_polite_reply_and_current_question(running: Ru
 
 async def test_the_same_press_repeated_repeats_the_question_without_a_scolding(running: RunningBot, fake: FakeTelegram) -> None:
     user = 7022
-    fake.send_text(user, "/triage")
-    await _wait(fake, user, 1)
-    fake.press(user, "tr:urine:no")
-    await _wait(fake, user, 2)
+    await _first_answer(fake, user)
     fake.press(user, "tr:urine:no")  # as after a reply lost in transit
     reply = (await _wait(fake, user, 3))[2]
     assert "expired" not in reply["text"] and "leaked" in reply["text"]
@@ -147,10 +146,7 @@ async def test_restart_mid_triage_continues(brain, fake: FakeTelegram, tmp_path:
     user = 7017
     first = RunningBot(brain, fake, tmp_path / "data")
     await first.start()
-    fake.send_text(user, "/triage")
-    await _wait(fake, user, 1)
-    fake.press(user, "tr:urine:no")
-    await _wait(fake, user, 2)
+    await _first_answer(fake, user)
     await first.stop()
     second = RunningBot(brain, fake, tmp_path / "data")
     await second.start()
