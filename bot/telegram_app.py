@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from telegram import (
     BotCommand,
+    CallbackQuery,
     Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -223,23 +224,28 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await send_replies(update, replies)
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A button press: always answered, its keyboard removed so it cannot be pressed twice."""
-    query = update.callback_query
-    if query is None or query.from_user is None:
-        return
+async def _acknowledge(query: CallbackQuery) -> None:
+    """Stop the button's spinner and remove the pressed keyboard so it cannot be pressed twice."""
     try:
         await query.answer()
         if query.message is not None:
             await query.edit_message_reply_markup(reply_markup=None)
     except TelegramError as error:
-        # An old message or a hiccup: the press itself is still handled below.
+        # An old message or a hiccup: the press itself is still handled.
         logger.info("could not acknowledge a button press: %s", type(error).__name__)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button press: acknowledged while its reply is worked out and sent, not one after the other."""
+    query = update.callback_query
+    if query is None or query.from_user is None:
+        return
     if query.message is None:
+        await _acknowledge(query)
         return
     async with _guard(context).lock(query.from_user.id):
         replies = _dialogue(context).handle_button(query.from_user.id, str(query.data or ""))
-        await send_replies(update, replies)
+        await asyncio.gather(_acknowledge(query), send_replies(update, replies))
 
 
 async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
