@@ -26,9 +26,7 @@ def run_terminal(json_mode: bool, user_id: int, stdin: TextIO = sys.stdin, stdou
 
 
 def _json_chat(dialogue: Dialogue, user_id: int, stdin: TextIO, stdout: TextIO) -> int:
-    for line in stdin:
-        if not line.strip():
-            continue
+    for line in stdin:  # every line, a blank one too, gets at least one reply (CONTRACT.md §3)
         try:
             message = json.loads(line)
         except json.JSONDecodeError:

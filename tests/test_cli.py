@@ -63,3 +63,9 @@ def test_eval_exits_non_zero_below_its_pass_marks(tmp_path: Path) -> None:
 def test_no_token_starts_the_terminal_chat_with_a_telegram_hint(tmp_path: Path) -> None:
     out = _run([], stdin="how long should i ice my back\n", env={"BOT_DATA_DIR": str(tmp_path)})
     assert "TELEGRAM_BOT_TOKEN" in out.stdout and "15" in out.stdout
+
+
+def test_chat_json_answers_every_line_even_blank_or_broken(tmp_path: Path) -> None:
+    out = _run(["chat", "--json"], stdin='\n{"text": "hi"}\nnot json at all\n[1, 2]\n{"button": "forged"}\n', env={"BOT_DATA_DIR": str(tmp_path)})
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert out.returncode == 0 and len(lines) >= 5
