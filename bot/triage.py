@@ -117,9 +117,13 @@ class Flow:
         if typed.isascii() and typed.isdigit() and 1 <= int(typed) <= len(step.choices):
             return step.choices[int(typed) - 1]
         options: dict[str, Choice] = {}
-        for choice in step.choices:
+        first_words = [c.label.lower().split()[0] for c in step.choices]
+        for choice, first in zip(step.choices, first_words, strict=True):
             options[choice.label.lower()] = choice
             options[choice.label.lower().split(" — ")[0]] = choice
+            options[choice.value.replace("_", " ")] = choice
+            if first_words.count(first) == 1 and first.isalpha() and len(first) >= 4:  # "lower" for "Lower back"
+                options[first] = choice
             for alias in self.aliases.get(choice.value, ()):
                 options[alias] = choice
         if typed in options:

@@ -103,3 +103,13 @@ def test_a_finished_plan_is_forgotten_after_thirty_minutes(brain, user: int) -> 
     now[0] += 31 * 60
     dialogue.handle_text(user, "hello")
     assert store.load(user) == {}
+
+
+def test_typed_words_of_a_label_count(dialogue: Dialogue, user: int) -> None:
+    _run(dialogue, user, ["no"] * 14)
+    assert dialogue.current_step(user) == "where"
+    dialogue.handle_text(user, "lower")
+    assert dialogue.current_step(user) == "since"
+    dialogue.handle_text(user, "today")
+    dialogue.handle_text(user, "severe")
+    assert dialogue.current_step(user) == "trigger"
