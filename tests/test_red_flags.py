@@ -55,6 +55,11 @@ def test_urgent_signs_say_see_a_doctor_today(brain: Brain, message: str) -> None
     assert "today" in reply.text
 
 
+def test_steroid_injection_is_a_treatment_question_but_steroid_tablets_are_a_warning_sign(brain: Brain) -> None:
+    assert brain.answer("steroid injection for back").kind == "answer"
+    assert brain.answer("ive been on steroids for years").urgency == "urgent"
+
+
 def test_every_emergency_reply_names_an_emergency_number(brain: Brain) -> None:
     reply = brain.answer("I wet myself and my back hurts")
     assert all(number in reply.text for number in ("911", "112", "999"))
