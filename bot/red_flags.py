@@ -106,6 +106,11 @@ class RedFlagDetector:
                 found[sign.id] = sign
         ordered = sorted(found.values(), key=lambda s: TIERS.index(s.tier))
         rest = None
+        if not found:  # a denied word of any sign ("without any tingling") is not part of the question
+            for where in spans.values():
+                for first, last, own in where:
+                    if self._denied(words, (first, last, own)):
+                        denied.update(range(first, last + 1))
         if denied and not found:
             cues = self._language.denials
             rest = " ".join(w for i, w in enumerate(words) if i not in denied and w not in cues)
