@@ -18,6 +18,8 @@ from bot.errors import ContentError
 from bot.text import Language
 from bot.triage import Flow, validate
 
+#: libyaml's C parser when PyYAML has it (the wheels do): start-up is mostly YAML parsing.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TOPICS = (
     "basics",
     "causes",
@@ -97,7 +99,7 @@ def read_yaml(path: Path) -> Any:
     """Parse one YAML file; a syntax error names the file and the line."""
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_LOADER)
     except FileNotFoundError as exc:
         raise ContentError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:
