@@ -68,7 +68,7 @@ class Brain:
         finding = self.detector.scan(text)
         if finding:
             return self.urgent(finding)
-        return self.decide(self.matcher.rank(finding.rest or text, limit=CLARIFY_CHOICES + 2))
+        return self.decide(self.matcher.rank_words(finding.rest, limit=CLARIFY_CHOICES + 2))
 
     def decide(self, ranking: Ranking) -> Reply:
         """Turn ranked candidates into an answer, a "did you mean", or the fallback."""

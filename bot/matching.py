@@ -15,13 +15,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
 from bot.content import Entry
-from bot.text import Language, Speller, stem, tokenize, words_only
+from bot.text import SENTENCE_END, Language, Speller, stem, tokenize, words_only
 
 #: Weight of the word-overlap measure in the blend (the rest is token_sort_ratio).
 OVERLAP_WEIGHT = 0.5
@@ -125,7 +125,11 @@ class Matcher:
 
     def rank(self, text: str, limit: int = 5) -> Ranking:
         """The best `limit` entries for `text`, best first, one score per entry."""
-        query = self.normalize(text)
+        return self.rank_words(self._speller.correct_all(tokenize(text, self._language)), limit)
+
+    def rank_words(self, tokens: Sequence[str], limit: int = 5) -> Ranking:
+        """`rank` for a message already read by the red-flag detector (tokens, spelling corrected)."""
+        query = " ".join(stem(w) for w in tokens if w not in (SENTENCE_END, ","))
         words = set(query.split()) - self._ignore
         if not words:
             return Ranking([], 0.0)

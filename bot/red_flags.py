@@ -29,9 +29,9 @@ class Finding:
     """The signs found in one message and the tier of the most urgent one."""
 
     signs: tuple[Sign, ...]
-    #: The message without the signs the user denied ("no fever, how long do I ice it" →
-    #: "how long do I ice it"), or None when nothing was denied: what the matcher should read.
-    rest: str | None = None
+    #: The message as read (spelling corrected) without the signs the user denied ("no fever,
+    #: how long do I ice it" → "how long do I ice it"): what the matcher reads next.
+    rest: tuple[str, ...] = ()
 
     @property
     def tier(self) -> str | None:
@@ -105,15 +105,13 @@ class RedFlagDetector:
             if sign.id not in found and self._combination_holds(words, groups, spans, denied):
                 found[sign.id] = sign
         ordered = sorted(found.values(), key=lambda s: TIERS.index(s.tier))
-        rest = None
         if not found:  # a denied word of any sign ("without any tingling") is not part of the question
             for where in spans.values():
                 for first, last, own in where:
                     if self._denied(words, (first, last, own)):
                         denied.update(range(first, last + 1))
-        if denied and not found:
-            cues = self._language.denials
-            rest = " ".join(w for i, w in enumerate(words) if i not in denied and w not in cues)
+        cues = self._language.denials if denied else frozenset()
+        rest = tuple(w for i, w in enumerate(words) if i not in denied and w not in cues)
         return Finding(tuple(ordered), rest)
 
     def _find_terms(self, words: list[str]) -> dict[Term, list[Span]]:
