@@ -35,7 +35,7 @@ COMMON_SHARE = 0.05
 #: … and never more than this many phrasings, so a large knowledge base stays fast.
 COMMON_CAP = 1500
 #: At most this many phrasings get their full overlap computed.
-POOL = 200
+POOL = 120
 
 
 #: Owner of the out-of-scope examples: when it wins, the message gets the fallback.
