@@ -77,7 +77,6 @@ class Content:
     language: Language
     flow: Flow
     out_of_scope: tuple[str, ...] = ()
-    root: Path = Path(".")
 
     def by_topic(self, topic: str) -> list[Entry]:
         """Entries of one topic, FAQ entries first, in file order."""
@@ -275,6 +274,5 @@ def load(root: Path | None = None) -> Content:
         language=_load_language(root / "language.yaml"),
         flow=validate(read_yaml(root / "flows" / "triage.yaml"), "flows/triage.yaml"),
         out_of_scope=_load_out_of_scope(root / "intents" / "out_of_scope.yaml"),
-        root=root,
     )
     return content

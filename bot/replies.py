@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 _TAGS = re.compile(r"</?(?:b|i|u|s|code|pre|a)(?:\s[^>]*)?>")
@@ -35,7 +35,6 @@ class Reply:
     score: float = 0.0
     urgency: str | None = None
     state: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self, query: str | None = None) -> dict[str, Any]:
         """The contract's JSON object; `query` is included when given."""
