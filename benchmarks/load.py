@@ -1,34 +1,36 @@
-"""Load: 1,000 simulated users talking at once to the real bot process through the local fake
-Bot API server — questions, red flags and whole /triage flows. Run by hand:
+"""Load: 1,000 simulated users talking at once to the real bot process through a local fake Bot
+API server — questions, red flags and whole /triage flows. Run by hand:
 
     python benchmarks/load.py [users] [think seconds]
 
-Each user sends one update, waits for the reply, reads and thinks for 0.5–1.5 × `think` seconds
-(default 2), then sends the next, as people do; 1,000 users thinking 2 s offer about 500
-updates/s. With think 0 it is a closed loop that finds the ceiling. Reports updates handled per
-second, p50/p99/max time from update to reply, and the bot process's peak resident memory.
+The fake server and the users live in this process on one asyncio loop (aiohttp's server), so the
+stand-in for Telegram adds as little of its own queueing as it can on the machine's second core;
+the bot runs as its own process (`python -m bot run`). Each user sends one update, waits for the
+reply, thinks 0.5–1.5 × `think` seconds (default 2), then sends the next; 1,000 users thinking 2 s
+offer about 500 updates/s. With think 0 it is a closed loop that finds the ceiling. Reports
+updates per second, p50/p99/max time from update to reply, and the bot's peak resident memory.
 The bot runs with BOT_RATE_LIMIT=off: Telegram itself would pace a real bot to about 30
 messages/s, which is what this measures beyond.
 """
 
 from __future__ import annotations
 
-import heapq
+import asyncio
 import json
 import os
-import queue
 import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
+
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.fake_telegram import FakeTelegram  # noqa: E402
-
+BOT = {"id": 4242, "is_bot": True, "first_name": "Spasm Helper", "username": "spasm_helper_bot",
+       "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": True}
 SCRIPT = [
     ("text", "how long should i ice my back"),
     ("text", "when can i switch to heat"),
@@ -44,6 +46,80 @@ SCRIPT = [
 ]
 
 
+class FakeBotApi:
+    """Just enough of the Bot API for the load run, on one asyncio loop."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict] = []
+        self.next_update = 1
+        self.next_message = 1000
+        self.arrived = asyncio.Event()
+        self.last: dict[int, dict] = {}
+        self.waiting: dict[int, asyncio.Future] = {}
+
+    def push(self, update: dict) -> None:
+        update["update_id"] = self.next_update
+        self.next_update += 1
+        self.updates.append(update)
+        self.arrived.set()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await request.read()
+        params = {k: v[0] for k, v in parse_qs(body.decode()).items()} if body else {}
+        result: object = True
+        if method == "getMe":
+            result = BOT
+        elif method == "getUpdates":
+            offset = int(params.get("offset") or 0)
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            if not self.updates:
+                self.arrived.clear()
+                try:
+                    await asyncio.wait_for(self.arrived.wait(), float(params.get("timeout") or 0) or 0.01)
+                except TimeoutError:
+                    pass
+            result = self.updates[: int(params.get("limit") or 100)]
+        elif method == "sendMessage":
+            chat = int(params["chat_id"])
+            self.next_message += 1
+            result = {"message_id": self.next_message, "date": int(time.time()), "chat": {"id": chat, "type": "private"},
+                      "from": BOT, "text": params.get("text", "")}
+            if params.get("reply_markup"):
+                result["reply_markup"] = json.loads(params["reply_markup"])
+            self.last[chat] = result
+            future = self.waiting.pop(chat, None)
+            if future and not future.done():
+                future.set_result(time.perf_counter())
+        return web.json_response({"ok": True, "result": result})
+
+
+def message(user: int, text: str) -> dict:
+    data = {"message_id": 1, "date": int(time.time()), "chat": {"id": user, "type": "private"},
+            "from": {"id": user, "is_bot": False, "first_name": "Pat"}, "text": text}
+    if text.startswith("/"):
+        data["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"message": data}
+
+
+def press(api: FakeBotApi, user: int, value: str) -> dict:
+    rows = api.last[user]["reply_markup"]["inline_keyboard"]
+    data = next(b["callback_data"] for row in rows for b in row if b["callback_data"].endswith(":" + value))
+    return {"callback_query": {"id": str(random.random()), "from": {"id": user, "is_bot": False, "first_name": "Pat"},
+                               "chat_instance": "ci", "data": data, "message": api.last[user]}}
+
+
+async def user_session(api: FakeBotApi, user: int, think: float, rng: random.Random, latencies: list[float]) -> None:
+    await asyncio.sleep(rng.uniform(0, think))
+    for kind, value in SCRIPT:
+        future = asyncio.get_running_loop().create_future()
+        api.waiting[user] = future
+        api.push(message(user, value) if kind == "text" else press(api, user, value))
+        sent = time.perf_counter()
+        latencies.append(await asyncio.wait_for(future, 60) - sent)
+        await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -51,72 +127,49 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def main(users: int, think: float) -> None:
-    fake = FakeTelegram().start()
-    data = Path(tempfile.mkdtemp())
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456:LOAD", "TELEGRAM_API_BASE_URL": fake.base_url,
-           "BOT_DATA_DIR": str(data), "BOT_RATE_LIMIT": "off"}
-    profile = os.environ.get("LOAD_PROFILE")
-    command = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []), "-m", "bot", "run"]
-    bot = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-    fake.send_text(1, "/start")
-    while not fake.sent(1):
-        time.sleep(0.05)
-    ids = list(range(100_000, 100_000 + users))
-    position = dict.fromkeys(ids, 0)
-    pushed_at: dict[int, float] = {}
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def main(users: int, think: float) -> None:
+    api = FakeBotApi()
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", api.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # the port the OS picked
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456:LOAD", "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
+           "BOT_DATA_DIR": tempfile.mkdtemp(), "BOT_RATE_LIMIT": "off"}
+    bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    warm: list[float] = []
+    await user_session_once(api, warm)
+    rng = random.Random(5)
     latencies: list[float] = []
     start = time.perf_counter()
-
-    def push(user: int) -> None:
-        kind, value = SCRIPT[position[user]]
-        if kind == "text":
-            fake.send_text(user, value)
-        else:
-            last = fake.last[user]
-            markup = json.loads(last["reply_markup"])
-            data = next(b["callback_data"] for row in markup["inline_keyboard"] for b in row if b["callback_data"].endswith(":" + value))
-            fake.press(user, data)
-        pushed_at[user] = time.perf_counter()
-
-    replies: queue.Queue[tuple[int, float]] = queue.Queue()
-    fake.on_send = lambda chat, at: replies.put((chat, at))
-    rng = random.Random(5)
-    due: list[tuple[float, int]] = [(start + rng.uniform(0, think), user) for user in ids]
-    heapq.heapify(due)
-    remaining = set(ids)
-    while remaining:
-        now = time.perf_counter()
-        while due and due[0][0] <= now:
-            push(heapq.heappop(due)[1])
-        try:
-            user, at = replies.get(timeout=max(0.0005, (due[0][0] - now) if due else 0.05))
-        except queue.Empty:
-            continue
-        if user not in remaining:
-            continue
-        latencies.append(at - pushed_at[user])
-        position[user] += 1
-        if position[user] == len(SCRIPT):
-            remaining.discard(user)
-        else:
-            heapq.heappush(due, (at + rng.uniform(0.5, 1.5) * think, user))
+    await asyncio.gather(*(user_session(api, 100_000 + i, think, rng, latencies) for i in range(users)))
     elapsed = time.perf_counter() - start
-    rss = peak_rss_mb(bot.pid)
-    fields = Path(f"/proc/{bot.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    bot_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    own_cpu = time.process_time()
+    rss, cpu = peak_rss_mb(bot.pid), cpu_seconds(bot.pid)
     bot.terminate()
     bot.wait()
-    fake.stop()
+    await runner.cleanup()
     latencies.sort()
     total = len(latencies)
-    print(f"{users} users (think {think} s), {total} updates in {elapsed:.1f} s: {total / elapsed:,.0f} updates/s")
     p50, p99 = latencies[total // 2], latencies[int(total * 0.99)]
+    print(f"{users} users (think {think} s), {total} updates in {elapsed:.1f} s: {total / elapsed:,.0f} updates/s")
     print(f"update → reply: p50 {1000 * p50:.0f} ms, p99 {1000 * p99:.0f} ms, max {1000 * latencies[-1]:.0f} ms")
-    print(f"bot peak resident memory: {rss:.0f} MB")
-    print(f"CPU seconds: bot {bot_cpu:.1f}, fake server and simulated users {own_cpu:.1f} (wall {elapsed:.1f})")
+    print(f"bot peak resident memory: {rss:.0f} MB; bot CPU {cpu:.1f} s, this process {time.process_time():.1f} s")
+
+
+async def user_session_once(api: FakeBotApi, latencies: list[float]) -> None:
+    """Wait until the bot answers /start, so start-up is not measured."""
+    future = asyncio.get_running_loop().create_future()
+    api.waiting[1] = future
+    api.push(message(1, "/start"))
+    latencies.append(await asyncio.wait_for(future, 60))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, float(sys.argv[2]) if len(sys.argv) > 2 else 2.0)
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, float(sys.argv[2]) if len(sys.argv) > 2 else 2.0))
