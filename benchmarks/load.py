@@ -80,7 +80,7 @@ class FakeBotApi:
                 except TimeoutError:
                     pass
             result = self.updates[: int(params.get("limit") or 100)]
-        elif method == "sendMessage":
+        elif method in ("sendMessage", "editMessageText"):
             chat = int(params["chat_id"])
             self.next_message += 1
             result = {"message_id": self.next_message, "date": int(time.time()), "chat": {"id": chat, "type": "private"},

@@ -11,7 +11,8 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 from telegram import (
     BotCommand,
@@ -104,15 +105,17 @@ def merge(replies: Sequence[Reply]) -> Reply | None:
     return dataclasses.replace(replies[-1], text="\n\n".join(r.text for r in replies), buttons=buttons)
 
 
-async def _send(chat: Chat, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Send one message, retrying network failures; a formatting error falls back to plain text."""
+async def _retrying(call: Callable[[str, str | None], Awaitable[object]], text: str) -> None:
+    """Run one Bot API call (send or edit), retrying network failures with back-off; a formatting
+    error falls back to plain text, so a user never loses an answer to a stray character."""
     for attempt in range(SEND_ATTEMPTS):
         try:
-            await chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+            await call(text, ParseMode.HTML)
             return
-        except BadRequest:
-            # A formatting problem must never cost the user their answer: send it plain.
-            await chat.send_message(plain(text), reply_markup=markup)
+        except BadRequest as error:
+            if "not modified" in str(error).lower():
+                return  # the same question again: the user already sees it
+            await call(plain(text), None)
             return
         except Forbidden:
             return  # the user blocked the bot
@@ -121,6 +124,11 @@ async def _send(chat: Chat, text: str, markup: InlineKeyboardMarkup | None) -> N
                 raise
             logger.warning("send failed (%s), retrying", type(error).__name__)
             await asyncio.sleep(SEND_BACKOFF * 2**attempt)
+
+
+async def _send(chat: Chat, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Send one message."""
+    await _retrying(lambda body, mode: chat.send_message(body, parse_mode=mode, reply_markup=markup), text)
 
 
 async def send_replies(update: Update, replies: Sequence[Reply]) -> None:
@@ -236,7 +244,8 @@ async def _acknowledge(query: CallbackQuery) -> None:
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A button press: acknowledged while its reply is worked out and sent, not one after the other."""
+    """A button press: the next /triage question replaces the pressed one (its old buttons go with
+    it); any other reply is sent as a new message while the pressed keyboard is removed."""
     query = update.callback_query
     if query is None or query.from_user is None:
         return
@@ -245,7 +254,20 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     async with _guard(context).lock(query.from_user.id):
         replies = _dialogue(context).handle_button(query.from_user.id, str(query.data or ""))
-        await asyncio.gather(_acknowledge(query), send_replies(update, replies))
+        reply = merge(replies)
+        if reply is not None and reply.state is not None and len(reply.text) <= MAX_MESSAGE:
+            edit = partial(query.edit_message_text, reply_markup=keyboard(reply))
+            await asyncio.gather(_answer(query), _retrying(lambda body, mode: edit(body, parse_mode=mode), reply.text))
+        else:
+            await asyncio.gather(_acknowledge(query), send_replies(update, replies))
+
+
+async def _answer(query: CallbackQuery) -> None:
+    """Stop the button's spinner."""
+    try:
+        await query.answer()
+    except TelegramError as error:
+        logger.info("could not answer a button press: %s", type(error).__name__)
 
 
 async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

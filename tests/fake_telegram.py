@@ -144,9 +144,10 @@ class FakeTelegram:
     # -- what the bot did ---------------------------------------------------------------------
 
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
-        """The messages the bot sent (optionally to one chat), oldest first."""
+        """What the bot showed (optionally in one chat), oldest first: every message it sent and
+        every message it edited into a new one (the next /triage question replaces the last)."""
         with self._cond:
-            out = [p for m, p in self.calls if m == "sendMessage"]
+            out = [p for m, p in self.calls if m in ("sendMessage", "editMessageText")]
         return [p for p in out if chat_id is None or int(p["chat_id"]) == chat_id]
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
@@ -178,7 +179,7 @@ class FakeTelegram:
             return self._get_updates(params)
         if method in ("sendMessage", "editMessageText"):
             chat_id = int(params["chat_id"])
-            if method == "sendMessage":
+            if method in ("sendMessage", "editMessageText"):
                 self.last[chat_id] = params
                 if self.on_send:
                     self.on_send(chat_id, time.perf_counter())

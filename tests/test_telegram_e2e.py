@@ -130,7 +130,14 @@ async def test_expired_button_gets_polite_reply_and_current_question(running: Ru
     assert "expired" in reply["text"] and "leaked" in reply["text"], "one message: the note and the current question"
     assert any(b["callback_data"].startswith("tr:leaking:") for b in _buttons(reply))
     assert len(fake.calls_to("answerCallbackQuery")) >= 2, "every press is answered"
-    assert fake.calls_to("editMessageReplyMarkup"), "the pressed keyboard is removed"
+    assert fake.calls_to("editMessageText") or fake.calls_to("editMessageReplyMarkup"), "the pressed buttons are replaced or removed"
+
+
+async def test_a_triage_answer_turns_the_pressed_question_into_the_next(running: RunningBot, fake: FakeTelegram) -> None:
+    await _first_answer(fake, 7023)
+    edits = fake.calls_to("editMessageText")
+    assert edits and "leaked" in edits[-1]["text"], "the next question replaces the pressed one"
+    assert len([m for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == 7023]) == 1
 
 
 async def test_the_same_press_repeated_repeats_the_question_without_a_scolding(running: RunningBot, fake: FakeTelegram) -> None:
