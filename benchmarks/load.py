@@ -16,6 +16,7 @@ messages/s, which is what this measures beyond.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -75,10 +76,8 @@ class FakeBotApi:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
             if not self.updates:
                 self.arrived.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.arrived.wait(), float(params.get("timeout") or 0) or 0.01)
-                except TimeoutError:
-                    pass
             result = self.updates[: int(params.get("limit") or 100)]
         elif method in ("sendMessage", "editMessageText"):
             chat = int(params["chat_id"])

@@ -5,7 +5,7 @@ It holds no per-user state; `dialogue.py` adds conversations on top of it.
 
 from __future__ import annotations
 
-import re
+import html
 from dataclasses import dataclass
 
 from bot.content import Content, Entry, load
@@ -27,7 +27,6 @@ MIN_COVERAGE = 0.65
 CLARIFY_CHOICES = 3
 #: Button data prefixes (kept short: Telegram allows 64 bytes).
 ENTRY, TOPIC, MENU = "e:", "t:", "m:"
-_HTML = re.compile(r"[<>&]")
 
 
 @dataclass(frozen=True)
@@ -48,13 +47,11 @@ class Brain:
         self.settings = settings or Settings.from_env()
         self.thresholds = thresholds or Thresholds()
         language = content.language
-        vocabulary = _vocabulary(content)
-        speller = Speller(vocabulary, language.words)
+        asked = _words(content, [t for e in content.entries.values() for t in (e.question, *e.examples)])
+        known = asked | _words(content, [e.answer for e in content.entries.values()]) | language.known_words
+        speller = Speller(known, language.words)
         self.detector = RedFlagDetector(content.signs, language, speller)
-        self.matcher = Matcher(
-            content.entries.values(), language, speller, _vocabulary(content, answers=False), content.out_of_scope,
-            ignore=self.detector.vocabulary(),
-        )
+        self.matcher = Matcher(content.entries.values(), language, speller, asked, content.out_of_scope, ignore=self.detector.vocabulary())
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Brain:
@@ -62,6 +59,11 @@ class Brain:
         return cls(load(), settings)
 
     # -- the answer path ------------------------------------------------------------------
+
+    def alarm(self, text: str) -> Reply | None:
+        """The urgent-care reply when `text` holds a warning sign, else None."""
+        finding = self.detector.scan(text)
+        return self.urgent(finding) if finding else None
 
     def answer(self, text: str) -> Reply:
         """The reply to a free-text message: red-flag advice, an answer, a question back, or help."""
@@ -142,7 +144,7 @@ class Brain:
         label = self.content.messages["topic_labels"].get(topic, topic)
         buttons = tuple(Button(e.label, ENTRY + e.id) for e in self.content.by_topic(topic))
         return Reply(
-            text=self.fill(self.content.message("topic_intro"), topic=_escape(label)),
+            text=self.fill(self.content.message("topic_intro"), topic=html.escape(label, quote=False)),
             kind="answer",
             buttons=(*buttons, self.menu_button()),
             topic=topic,
@@ -166,23 +168,13 @@ class _Defaults(dict):
         return "{" + key + "}"
 
 
-def _escape(text: str) -> str:
-    return _HTML.sub(lambda m: {"<": "&lt;", ">": "&gt;", "&": "&amp;"}[m.group(0)], text)
-
-
-def _vocabulary(content: Content, answers: bool = True) -> set[str]:
-    """Every word the content uses: what a misspelling is corrected towards.
-
-    Without the answers it is the subject's vocabulary: the words people use to ask about it.
-    """
+def _words(content: Content, texts: list[str]) -> set[str]:
+    """The words of `texts`, with the language's own words and every warning-sign phrase: the
+    vocabulary a misspelling is corrected towards, and (without the answers) the subject's."""
     lang = content.language
     words: set[str] = set(lang.words.values()) | set(lang.stopwords) | set(lang.denials)
-    texts = [p for s in content.signs for p in s.phrasings]
+    texts = texts + [p for s in content.signs for p in s.phrasings]
     texts += [t for s in content.signs for combo in s.combinations for group in combo for t in group]
-    for entry in content.entries.values():
-        texts += [entry.question, *entry.examples, *([entry.answer] if answers else [])]
     for text in texts:
         words.update(words_only(tokenize(text, lang)))
-    if answers:
-        words |= lang.known_words
     return {w for w in words if w.isalpha()}

@@ -57,13 +57,12 @@ class Dialogue:
     def _text(self, user_id: int, state: dict[str, Any], text: str) -> list[Reply]:
         stripped = text.strip()
         # A command's name is not a symptom ("/cancel" is not "cancer"); its arguments are read.
-        said = stripped.split(maxsplit=1)[1] if stripped.startswith("/") and " " in stripped else ("" if stripped.startswith("/") else text)
-        finding = self.brain.detector.scan(said)
-        if finding:
-            reply = self.brain.urgent(finding)
+        said = "".join(stripped.split(maxsplit=1)[1:]) if stripped.startswith("/") else text
+        alarm = self.brain.alarm(said)
+        if alarm:
             if state.get("flow"):
-                reply = _with(reply, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=state["flow"]["step"])
-            return [reply]
+                alarm = replace(alarm, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=state["flow"]["step"])
+            return [alarm]
         if stripped.startswith("/"):
             command = stripped[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(stripped) > 1 else ""
             return self._command(user_id, state, command)
@@ -97,7 +96,7 @@ class Dialogue:
             buttons = self.brain.topic_buttons() if command in ("start", "topics") else ()
             if in_flow:
                 buttons = (Button(self.flow.texts["continue"], CONTINUE), *buttons)
-            reply = _with(self._say(key), buttons=buttons)
+            reply = replace(self._say(key), buttons=buttons)
             return [reply]
         replies = [self._say("unknown_command")]
         return replies + ([self._question(state)] if in_flow else [])
@@ -109,7 +108,7 @@ class Dialogue:
         if data.startswith("/") and data[1:] in COMMANDS:
             return self._command(user_id, state, data[1:])
         if data == MENU:
-            return [_with(self._say("topics"), buttons=self.brain.topic_buttons())]
+            return [replace(self._say("topics"), buttons=self.brain.topic_buttons())]
         if data.startswith(TOPIC) and data[len(TOPIC):] in content.messages["topic_labels"]:
             return [self.brain.topic_menu(data[len(TOPIC):])]
         if data.startswith(ENTRY) and data[len(ENTRY):] in content.entries:
@@ -131,7 +130,7 @@ class Dialogue:
         expired = self._say("expired_button")
         if flow:
             return [expired, self._question(state)]
-        return [_with(expired, buttons=self.brain.topic_buttons())]
+        return [replace(expired, buttons=self.brain.topic_buttons())]
 
     def _control(self, user_id: int, state: dict[str, Any], control: str) -> list[Reply]:
         if control == "cancel":
@@ -206,6 +205,3 @@ class Dialogue:
     def _plain(text: str) -> Reply:
         return Reply(text, "smalltalk", topic="smalltalk")
 
-
-def _with(reply: Reply, **changes: Any) -> Reply:
-    return replace(reply, **changes)

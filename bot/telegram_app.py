@@ -198,9 +198,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with guard.lock(user.id):
         if guard.flooding(user.id):
             # Throttled, but a warning sign is still answered.
-            finding = dialogue.brain.detector.scan(text)
-            if finding:
-                await send_replies(update, [dialogue.brain.urgent(finding)])
+            alarm = dialogue.brain.alarm(text)
+            if alarm:
+                await send_replies(update, [alarm])
             elif guard.should_warn(user.id):
                 await send_replies(update, [Reply(dialogue.brain.content.message("throttled"), "smalltalk")])
             return
@@ -214,10 +214,9 @@ async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or not message.text:
         return
-    dialogue = _dialogue(context)
-    finding = dialogue.brain.detector.scan(message.text)
-    if finding and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
-        await send_replies(update, [dialogue.brain.urgent(finding)])
+    alarm = _dialogue(context).brain.alarm(message.text)
+    if alarm and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+        await send_replies(update, [alarm])
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -232,11 +231,12 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await send_replies(update, replies)
 
 
-async def _acknowledge(query: CallbackQuery) -> None:
-    """Stop the button's spinner and remove the pressed keyboard so it cannot be pressed twice."""
+async def _acknowledge(query: CallbackQuery, remove_keyboard: bool = True) -> None:
+    """Stop the button's spinner and, unless the message is being edited anyway, remove the
+    pressed keyboard so it cannot be pressed twice."""
     try:
         await query.answer()
-        if query.message is not None:
+        if remove_keyboard and query.message is not None:
             await query.edit_message_reply_markup(reply_markup=None)
     except TelegramError as error:
         # An old message or a hiccup: the press itself is still handled.
@@ -257,17 +257,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply = merge(replies)
         if reply is not None and reply.state is not None and len(reply.text) <= MAX_MESSAGE:
             edit = partial(query.edit_message_text, reply_markup=keyboard(reply))
-            await asyncio.gather(_answer(query), _retrying(lambda body, mode: edit(body, parse_mode=mode), reply.text))
+            shown = _retrying(lambda body, mode: edit(body, parse_mode=mode), reply.text)
+            await asyncio.gather(_acknowledge(query, remove_keyboard=False), shown)
         else:
             await asyncio.gather(_acknowledge(query), send_replies(update, replies))
-
-
-async def _answer(query: CallbackQuery) -> None:
-    """Stop the button's spinner."""
-    try:
-        await query.answer()
-    except TelegramError as error:
-        logger.info("could not answer a button press: %s", type(error).__name__)
 
 
 async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
