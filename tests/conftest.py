@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -69,10 +70,12 @@ async def until(predicate, seconds: float = 20.0) -> None:
 class RunningBot:
     """The real Application polling the fake server, with its store under a test folder."""
 
-    def __init__(self, brain: Brain, fake: FakeTelegram, data_dir: Path, timeout: float | None = None, telegram_limits: bool = True) -> None:
+    def __init__(
+        self, brain: Brain, fake: FakeTelegram, data_dir: Path, timeout: float | None = None, telegram_limits: bool = True, http: str = "aiohttp"
+    ) -> None:
         from bot.telegram_app import build_application
 
-        self.settings = settings_for(data_dir, fake.base_url)
+        self.settings = dataclasses.replace(settings_for(data_dir, fake.base_url), http=http)
         self.store = SqliteStore(data_dir)
         self.dialogue = Dialogue(brain, self.store)
         self.app = build_application(self.settings, self.dialogue, timeout=timeout, telegram_limits=telegram_limits)

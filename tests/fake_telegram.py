@@ -191,7 +191,7 @@ class FakeTelegram:
                 "text": params.get("text", ""),
             }
             if params.get("reply_markup"):
-                message["reply_markup"] = json.loads(params["reply_markup"]) if isinstance(params["reply_markup"], str) else params["reply_markup"]
+                message["reply_markup"] = params["reply_markup"]
             return message
         return True
 
@@ -251,9 +251,15 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (a long poll cancelled at shutdown)
 
 
+#: Parameters that are objects: a form body carries them JSON-encoded, a JSON body as they are.
+OBJECT_PARAMS = {"reply_markup", "results", "allowed_updates", "commands"}
+
+
 def _parse(body: bytes, content_type: str) -> dict[str, Any]:
+    """A call's parameters in one shape, whichever way the client sent them (as Telegram does)."""
     if not body:
         return {}
     if "json" in content_type:
         return json.loads(body)
-    return {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+    form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+    return {k: json.loads(v) if k in OBJECT_PARAMS else v for k, v in form.items()}

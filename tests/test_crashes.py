@@ -30,8 +30,7 @@ def _start(fake: FakeTelegram, data: Path) -> subprocess.Popen:
 
 
 def _question_buttons(message: dict) -> list[str]:
-    markup = message.get("reply_markup")
-    markup = json.loads(markup) if isinstance(markup, str) else markup or {"inline_keyboard": []}
+    markup = message.get("reply_markup") or {"inline_keyboard": []}
     return [b["callback_data"] for row in markup["inline_keyboard"] for b in row if b["callback_data"].startswith("tr:")]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +14,6 @@ def _buttons(message: dict) -> list[dict]:
     markup = message.get("reply_markup")
     if not markup:
         return []
-    markup = json.loads(markup) if isinstance(markup, str) else markup
     return [b for row in markup["inline_keyboard"] for b in row]
 
 
@@ -92,6 +90,20 @@ async def test_triage_self_care_plan_reads_back_answers(running: RunningBot, fak
     text = outcome["text"]
     assert "15–20 minutes" in text and "72 hours" in text, "ice in the first 72 hours"
     assert "new trouble passing urine: No" in text, "the read-back includes what they said no to"
+
+
+async def test_the_library_default_transport_works_too(brain, fake: FakeTelegram, tmp_path: Path) -> None:
+    """BOT_HTTP=httpx (python-telegram-bot's own client, form-encoded calls) carries a whole
+    conversation just as the default aiohttp transport (JSON calls) does."""
+    bot = RunningBot(brain, fake, tmp_path / "data", http="httpx")
+    await bot.start()
+    try:
+        fake.send_text(7030, "how long should i ice my back")
+        assert "15" in (await _wait(fake, 7030, 1))[0]["text"]
+        outcome = await _triage(fake, 7031, [*SCREEN_NO, "lower", "today", "mild", "lifting", "nothing", "better"])
+        assert "What you told me" in outcome["text"]
+    finally:
+        await bot.stop()
 
 
 async def test_back_start_over_and_cancel(running: RunningBot, fake: FakeTelegram) -> None:
@@ -191,7 +203,7 @@ async def test_inline_query_offers_answers(running: RunningBot, fake: FakeTelegr
         if fake.calls_to("answerInlineQuery"):
             break
         await asyncio.sleep(0.02)
-    results = json.loads(fake.calls_to("answerInlineQuery")[0]["results"])
+    results = fake.calls_to("answerInlineQuery")[0]["results"]
     assert results and results[0]["type"] == "article"
 
 
