@@ -8,25 +8,22 @@ logged at the default level.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
+from typing import cast
 
 from telegram import (
     BotCommand,
     CallbackQuery,
-    Chat,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InlineQueryResultArticle,
     InputTextMessageContent,
     MessageEntity,
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -36,10 +33,12 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.brain import Brain
 from bot.dialogue import CONTINUE, Dialogue
 from bot.guard import UserGuard
+from bot.outbox import MAX_MESSAGE, ReplyBot, keyboard, merge, retrying, send_replies, split_text
 from bot.replies import Reply, plain
 from bot.settings import Settings
 from bot.storage import SqliteStore
@@ -47,17 +46,8 @@ from bot.transport import AiohttpRequest
 
 logger = logging.getLogger(__name__)
 
-#: Telegram refuses messages over 4096 characters; stay below with room for entities.
-MAX_MESSAGE = 4000
-#: Telegram allows 64 bytes of callback data.
-MAX_CALLBACK_BYTES = 64
-#: Sending a message is tried this often on network errors, waiting SEND_BACKOFF·2ⁿ seconds between.
-SEND_ATTEMPTS = 6
-SEND_BACKOFF = 0.25
 #: Updates handled at once (different users; one user's updates always run in order).
 CONCURRENT_UPDATES = 256
-#: Buttons with labels this short share a row (Yes / No / Not sure).
-SHORT_LABEL = 12
 COMMAND_HELP = {
     "start": "Welcome and topics",
     "triage": "A few questions, then your self-care plan",
@@ -70,75 +60,14 @@ COMMAND_HELP = {
 }
 
 
-def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Split a long reply at paragraph or line breaks so every part fits in one message."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit))
-        cut = cut if cut > limit // 2 else limit
-        parts.append(text[:cut].rstrip())
-        text = text[cut:].lstrip("\n")
-    return [*parts, text] if text or not parts else parts
+async def reply_to(update: Update, context: ContextTypes.DEFAULT_TYPE, replies: Sequence[Reply]) -> None:
+    """Send the replies to the update's chat as one message."""
+    if update.effective_chat is not None:
+        await send_replies(_bot(context), update.effective_chat.id, replies)
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """The reply's buttons as an inline keyboard: short labels share a row, long ones stand alone."""
-    rows: list[list[InlineKeyboardButton]] = []
-    for button in reply.buttons:
-        if len(button.data.encode()) > MAX_CALLBACK_BYTES:
-            logger.warning("button data over 64 bytes dropped")
-            continue
-        item = InlineKeyboardButton(button.label, callback_data=button.data)
-        if rows and len(button.label) <= SHORT_LABEL and all(len(b.text) <= SHORT_LABEL for b in rows[-1]) and len(rows[-1]) < 3:
-            rows[-1].append(item)
-        else:
-            rows.append([item])
-    return InlineKeyboardMarkup(rows) if rows else None
-
-
-def merge(replies: Sequence[Reply]) -> Reply | None:
-    """The dialogue's replies to one message as one Telegram message: one notification, and the
-    buttons of the last reply that offers any (the current question's)."""
-    if not replies:
-        return None
-    buttons = next((r.buttons for r in reversed(replies) if r.buttons), ())
-    return dataclasses.replace(replies[-1], text="\n\n".join(r.text for r in replies), buttons=buttons)
-
-
-async def _retrying(call: Callable[[str, str | None], Awaitable[object]], text: str) -> None:
-    """Run one Bot API call (send or edit), retrying network failures with back-off; a formatting
-    error falls back to plain text, so a user never loses an answer to a stray character."""
-    for attempt in range(SEND_ATTEMPTS):
-        try:
-            await call(text, ParseMode.HTML)
-            return
-        except BadRequest as error:
-            if "not modified" in str(error).lower():
-                return  # the same question again: the user already sees it
-            await call(plain(text), None)
-            return
-        except Forbidden:
-            return  # the user blocked the bot
-        except (NetworkError, TelegramError) as error:
-            if type(error) not in (NetworkError, TimedOut, TelegramError) or attempt == SEND_ATTEMPTS - 1:
-                raise
-            logger.warning("send failed (%s), retrying", type(error).__name__)
-            await asyncio.sleep(SEND_BACKOFF * 2**attempt)
-
-
-async def _send(chat: Chat, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Send one message."""
-    await _retrying(lambda body, mode: chat.send_message(body, parse_mode=mode, reply_markup=markup), text)
-
-
-async def send_replies(update: Update, replies: Sequence[Reply]) -> None:
-    """Send the replies as one message (split only above Telegram's length limit)."""
-    chat, reply = update.effective_chat, merge(replies)
-    if chat is None or reply is None:
-        return
-    parts = split_text(reply.text)
-    for i, part in enumerate(parts):
-        await _send(chat, part, keyboard(reply) if i == len(parts) - 1 else None)
+def _bot(context: ContextTypes.DEFAULT_TYPE) -> ReplyBot:
+    return cast(ReplyBot, context.bot)
 
 
 def _dialogue(context: ContextTypes.DEFAULT_TYPE) -> Dialogue:
@@ -200,13 +129,13 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             # Throttled, but a warning sign is still answered.
             alarm = dialogue.brain.alarm(text)
             if alarm:
-                await send_replies(update, [alarm])
+                await reply_to(update, context, [alarm])
             elif guard.should_warn(user.id):
-                await send_replies(update, [Reply(dialogue.brain.content.message("throttled"), "smalltalk")])
+                await reply_to(update, context, [Reply(dialogue.brain.content.message("throttled"), "smalltalk")])
             return
         if text.strip().split(maxsplit=1)[:1] == ["/forget"]:
             guard.forget(user.id)
-        await send_replies(update, dialogue.handle_text(user.id, text))
+        await reply_to(update, context, dialogue.handle_text(user.id, text))
 
 
 async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -216,7 +145,7 @@ async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     alarm = _dialogue(context).brain.alarm(message.text)
     if alarm and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
-        await send_replies(update, [alarm])
+        await reply_to(update, context, [alarm])
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -228,16 +157,16 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             replies = [Reply(dialogue.brain.fill(dialogue.brain.content.message("non_text")), "smalltalk")]
             if dialogue.current_step(user.id):
                 replies += dialogue.handle_button(user.id, CONTINUE)
-            await send_replies(update, replies)
+            await reply_to(update, context, replies)
 
 
-async def _acknowledge(query: CallbackQuery, remove_keyboard: bool = True) -> None:
+async def _acknowledge(bot: ReplyBot, query: CallbackQuery, remove_keyboard: bool = True) -> None:
     """Stop the button's spinner and, unless the message is being edited anyway, remove the
     pressed keyboard so it cannot be pressed twice."""
     try:
         await query.answer()
         if remove_keyboard and query.message is not None:
-            await query.edit_message_reply_markup(reply_markup=None)
+            await bot.remove_buttons(query.message)
     except TelegramError as error:
         # An old message or a hiccup: the press itself is still handled.
         logger.info("could not acknowledge a button press: %s", type(error).__name__)
@@ -249,18 +178,18 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None or query.from_user is None:
         return
-    if query.message is None:
-        await _acknowledge(query)
+    bot, message = _bot(context), query.message
+    if message is None:
+        await _acknowledge(bot, query)
         return
     async with _guard(context).lock(query.from_user.id):
         replies = _dialogue(context).handle_button(query.from_user.id, str(query.data or ""))
         reply = merge(replies)
         if reply is not None and reply.state is not None and len(reply.text) <= MAX_MESSAGE:
-            edit = partial(query.edit_message_text, reply_markup=keyboard(reply))
-            shown = _retrying(lambda body, mode: edit(body, parse_mode=mode), reply.text)
-            await asyncio.gather(_acknowledge(query, remove_keyboard=False), shown)
+            shown = retrying(partial(bot.edit_text, message, markup=keyboard(reply.buttons)), reply.text)
+            await asyncio.gather(_acknowledge(bot, query, remove_keyboard=False), shown)
         else:
-            await asyncio.gather(_acknowledge(query), send_replies(update, replies))
+            await asyncio.gather(_acknowledge(bot, query), send_replies(bot, message.chat.id, replies))
 
 
 async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -309,6 +238,16 @@ async def _post_init(application: Application) -> None:
     await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMAND_HELP.items()])
 
 
+def _requests(http: str, timeout: float | None) -> tuple[BaseRequest, BaseRequest]:
+    """The HTTP clients for API calls and for long polling: aiohttp by default, or the library's
+    own httpx (BOT_HTTP=httpx); README: Load compares them."""
+    wait = timeout or 5.0
+    if http == "aiohttp":
+        return AiohttpRequest(read_timeout=wait, connect_timeout=wait), AiohttpRequest(connections=2, read_timeout=wait + 2)
+    timeouts = {"read_timeout": wait, "write_timeout": wait, "connect_timeout": wait, "pool_timeout": wait}
+    return HTTPXRequest(connection_pool_size=CONCURRENT_UPDATES, **timeouts), HTTPXRequest(**{**timeouts, "read_timeout": wait + 2})
+
+
 def build_application(
     settings: Settings, dialogue: Dialogue, timeout: float | None = None, telegram_limits: bool = True
 ) -> Application:
@@ -319,16 +258,11 @@ def build_application(
     """
     redact_in_logs(settings.token or "")
     limiter = AIORateLimiter(max_retries=5) if telegram_limits else AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
-    builder = Application.builder().token(settings.token or "").rate_limiter(limiter)
-    if settings.api_base_url:
-        builder = builder.base_url(settings.api_base_url).base_file_url(settings.api_base_url.replace("/bot", "/file/bot"))
-    if settings.http == "aiohttp":
-        builder = builder.request(AiohttpRequest(read_timeout=timeout or 5.0, connect_timeout=timeout or 5.0))
-        builder = builder.get_updates_request(AiohttpRequest(connections=2, read_timeout=(timeout or 5.0) + 2))
-    elif timeout:
-        builder = builder.read_timeout(timeout).write_timeout(timeout).connect_timeout(timeout).pool_timeout(timeout)
-        builder = builder.get_updates_read_timeout(timeout + 2).get_updates_connect_timeout(timeout)
-    builder = builder.post_init(_post_init).concurrent_updates(CONCURRENT_UPDATES)
+    base = settings.api_base_url
+    urls = {"base_url": base, "base_file_url": base.replace("/bot", "/file/bot")} if base else {}
+    request, updates_request = _requests(settings.http, timeout)
+    bot = ReplyBot(settings.token or "", request=request, get_updates_request=updates_request, rate_limiter=limiter, **urls)
+    builder = Application.builder().bot(bot).post_init(_post_init).concurrent_updates(CONCURRENT_UPDATES)
     application = builder.build()
     application.bot_data["dialogue"] = dialogue
     application.bot_data["guard"] = UserGuard()
