@@ -6,15 +6,13 @@ Measured with `benchmarks/load.py`: under load the bot spends most of its CPU in
 
 from __future__ import annotations
 
-import json
-
 import aiohttp
 from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-JSON_BODY = {"Content-Type": "application/json"}
+FORM_BODY = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -61,8 +59,10 @@ class AiohttpRequest(BaseRequest):
             for name, (filename, content, mimetype) in request_data.multipart_data.items():
                 data.add_field(name, content, filename=filename, content_type=mimetype)
         elif request_data is not None:
-            # One JSON body (the Bot API takes application/json): cheaper than form encoding.
-            data, headers = json.dumps(request_data.parameters).encode(), JSON_BODY
+            # The same form body the library's own client sends, so every Bot API server (and
+            # stand-in) that serves python-telegram-bot serves this too; encoded here in one call,
+            # which costs a third of what aiohttp's FormData does.
+            data, headers = request_data.url_encoded_parameters().encode(), FORM_BODY
         try:
             async with self._session.request(method, url, data=data, headers=headers, timeout=timeout) as response:
                 return response.status, await response.read()

@@ -93,8 +93,8 @@ async def test_triage_self_care_plan_reads_back_answers(running: RunningBot, fak
 
 
 async def test_the_library_default_transport_works_too(brain, fake: FakeTelegram, tmp_path: Path) -> None:
-    """BOT_HTTP=httpx (python-telegram-bot's own client, form-encoded calls) carries a whole
-    conversation just as the default aiohttp transport (JSON calls) does."""
+    """BOT_HTTP=httpx (python-telegram-bot's own client) carries a whole conversation just as
+    the default aiohttp transport does."""
     bot = RunningBot(brain, fake, tmp_path / "data", http="httpx")
     await bot.start()
     try:
