@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, until
 from tests.fake_telegram import FakeTelegram
 
 
@@ -150,6 +150,18 @@ async def test_a_triage_answer_turns_the_pressed_question_into_the_next(running:
     edits = fake.calls_to("editMessageText")
     assert edits and "leaked" in edits[-1]["text"], "the next question replaces the pressed one"
     assert len([m for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == 7023]) == 1
+
+
+async def test_a_menu_press_answers_in_a_new_message_and_takes_the_old_buttons_away(running: RunningBot, fake: FakeTelegram) -> None:
+    user = 7024
+    fake.send_text(user, "/start")
+    topic = next(b["callback_data"] for b in _buttons((await _wait(fake, user, 1))[0]) if b["callback_data"].startswith("t:"))
+    fake.press(user, topic, message_id=555)
+    menu = (await _wait(fake, user, 2))[1]
+    assert _buttons(menu), "the topic's questions, as buttons"
+    await until(lambda: fake.calls_to("editMessageReplyMarkup"))
+    removed = fake.calls_to("editMessageReplyMarkup")[-1]
+    assert (int(removed["chat_id"]), int(removed["message_id"])) == (user, 555) and not removed.get("reply_markup")
 
 
 async def test_the_same_press_repeated_repeats_the_question_without_a_scolding(running: RunningBot, fake: FakeTelegram) -> None:

@@ -1,0 +1,87 @@
+"""How replies are shaped for Telegram and how a send survives errors, without a server."""
+
+from __future__ import annotations
+
+import pytest
+from telegram.error import BadRequest, Forbidden, NetworkError
+
+from bot import outbox
+from bot.outbox import keyboard, merge, retrying, split_text
+from bot.replies import Button, Reply
+
+
+def test_a_long_reply_is_split_at_paragraphs_and_every_part_fits() -> None:
+    paragraphs = [f"Paragraph {i}: " + ", ".join(["rest and gentle movement"] * 20) for i in range(40)]
+    parts = split_text("\n\n".join(paragraphs), limit=1000)
+    assert len(parts) > 1
+    assert all(len(part) <= 1000 for part in parts)
+    assert all(part.startswith("Paragraph") for part in parts), "cut between paragraphs, not inside words"
+    assert "\n\n".join(parts) == "\n\n".join(paragraphs), "nothing lost"
+
+
+def test_a_reply_without_breaks_is_still_cut_to_size() -> None:
+    assert [len(p) for p in split_text("x" * 2500, limit=1000)] == [1000, 1000, 500]
+
+
+def test_short_answers_share_a_row_and_long_ones_stand_alone() -> None:
+    buttons = (Button("Yes", "tr:a:yes"), Button("No", "tr:a:no"), Button("Not sure", "tr:a:unsure"), Button("Start over from the beginning", "tr:restart"))
+    rows = keyboard(buttons)["inline_keyboard"]
+    assert [[b["text"] for b in row] for row in rows] == [["Yes", "No", "Not sure"], ["Start over from the beginning"]]
+    assert rows[0][1] == {"text": "No", "callback_data": "tr:a:no"}
+
+
+def test_button_data_telegram_would_refuse_is_left_out() -> None:
+    assert keyboard((Button("Too long", "x" * 65),)) is None
+    assert keyboard(()) is None
+
+
+def test_replies_to_one_message_become_one_with_the_current_questions_buttons() -> None:
+    question = Button("No", "tr:b:no")
+    merged = merge([Reply("Please get help now.", "urgent"), Reply("Question 2", "flow", buttons=(question,), state="b")])
+    assert merged is not None
+    assert merged.text == "Please get help now.\n\nQuestion 2"
+    assert merged.buttons == (question,) and merged.state == "b"
+    assert merge([]) is None
+
+
+class Calls:
+    """A stand-in Bot API call that fails as told, then records what got through."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.sent: list[tuple[str, str | None]] = []
+
+    async def __call__(self, text: str, mode: str | None) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((text, mode))
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "SEND_BACKOFF", 0.0)
+
+
+async def test_network_errors_are_retried_until_the_message_goes_out() -> None:
+    call = Calls(NetworkError("reset"), NetworkError("reset"))
+    await retrying(call, "<b>Ice</b> for 15 minutes")
+    assert call.sent == [("<b>Ice</b> for 15 minutes", "HTML")]
+
+
+async def test_a_formatting_error_falls_back_to_plain_text() -> None:
+    call = Calls(BadRequest("Can't parse entities"))
+    await retrying(call, "<b>Ice</b> for 15 minutes")
+    assert call.sent == [("Ice for 15 minutes", None)]
+
+
+async def test_an_unchanged_question_or_a_blocked_bot_is_not_an_error() -> None:
+    for failure in (BadRequest("Message is not modified"), Forbidden("bot was blocked by the user")):
+        call = Calls(failure)
+        await retrying(call, "Question 3")
+        assert call.sent == []
+
+
+async def test_a_network_that_stays_down_raises_after_the_last_attempt() -> None:
+    call = Calls(*[NetworkError("down")] * outbox.SEND_ATTEMPTS)
+    with pytest.raises(NetworkError):
+        await retrying(call, "hello")
