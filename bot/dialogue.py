@@ -7,7 +7,7 @@ Red flags are checked first on every message, also in the middle of /triage.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +20,7 @@ from bot.triage import Step
 TRIAGE = "tr:"
 CONTROLS = ("back", "restart", "cancel")
 CONTINUE = TRIAGE + "continue"
+OUTCOME = "triage.outcome."
 COMMANDS = ("start", "help", "topics", "triage", "cancel", "about", "privacy", "forget")
 
 
@@ -46,6 +47,17 @@ class Dialogue:
         """A button press; stale or forged data gets a polite "expired" and the current question."""
         state, notes = self._load(user_id)
         return notes + self._button(user_id, state, data or "")
+
+    def delivered(self, user_id: int, replies: Sequence[Reply]) -> None:
+        """An adapter confirms that `replies` reached the user. Once a /triage outcome has, the
+        same last press repeated (a double tap, an update redelivered after a crash) does not
+        send the plan a second time."""
+        if not any((r.id or "").startswith(OUTCOME) for r in replies):
+            return
+        state = self.store.load(user_id)
+        if state.get("done"):
+            state["done"]["delivered"] = True
+            self._save(user_id, state)
 
     def current_step(self, user_id: int) -> str | None:
         """The step the user is at, or None outside a flow."""
@@ -126,7 +138,8 @@ class Dialogue:
             if flow["history"] and step_id == flow["history"][-1] and flow["answers"].get(step_id) == value:
                 return [self._question(state)]  # the same press again (its reply was lost): repeat, don't scold
         if done and step_id == done["last"] and done["answers"].get(step_id) == value:
-            return [self._outcome(done["outcome"], done["answers"])]  # the last press again: the plan again
+            # The last press again: the plan again if its reply may have been lost, else nothing new.
+            return [] if done.get("delivered") else [self._outcome(done["outcome"], done["answers"])]
         expired = self._say("expired_button")
         if flow:
             return [expired, self._question(state)]
@@ -176,7 +189,7 @@ class Dialogue:
             self.brain.fill("\n\n".join(parts)),
             "urgent" if urgency else "answer",
             buttons=buttons,
-            id=f"triage.outcome.{outcome}",
+            id=f"{OUTCOME}{outcome}",
             score=100.0,
             urgency=urgency,
         )

@@ -136,7 +136,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         if text.strip().split(maxsplit=1)[:1] == ["/forget"]:
             guard.forget(user.id)
-        await reply_to(update, context, dialogue.handle_text(user.id, text))
+        replies = dialogue.handle_text(user.id, text)
+        await reply_to(update, context, replies)
+        dialogue.delivered(user.id, replies)
 
 
 async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -183,14 +185,16 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None:
         await _acknowledge(bot, query)
         return
+    dialogue = _dialogue(context)
     async with _guard(context).lock(query.from_user.id):
-        replies = _dialogue(context).handle_button(query.from_user.id, str(query.data or ""))
+        replies = dialogue.handle_button(query.from_user.id, str(query.data or ""))
         reply = merge(replies)
         if reply is not None and reply.state is not None and len(reply.text) <= MAX_MESSAGE:
             shown = retrying(partial(bot.edit_text, message, markup=keyboard(reply.buttons)), reply.text)
             await asyncio.gather(_acknowledge(bot, query, remove_keyboard=False), shown)
         else:
             await asyncio.gather(_acknowledge(bot, query), send_replies(bot, message.chat.id, replies))
+            dialogue.delivered(query.from_user.id, replies)
 
 
 async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -92,6 +92,13 @@ def test_the_last_press_repeated_after_a_lost_reply_sends_the_plan_again(dialogu
     assert again.text == first.text and again.urgency == "emergency"
 
 
+def test_the_last_press_repeated_after_the_plan_arrived_sends_nothing_twice(dialogue: Dialogue, user: int) -> None:
+    replies = _run(dialogue, user, ["no"] * 14 + ["lower", "today", "mild", "lifting", "nothing", "better"])
+    dialogue.delivered(user, replies)
+    assert dialogue.handle_button(user, "tr:progress:better") == [], "a double tap or a redelivered press"
+    assert dialogue.handle_button(user, "tr:progress:worse"), "another old button still gets its polite reply"
+
+
 def test_a_finished_plan_is_forgotten_after_thirty_minutes(brain, user: int) -> None:
     from bot.storage import MemoryStore
 
