@@ -67,12 +67,7 @@ class FakeBotApi:
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         body = await request.read()
-        if not body:
-            params = {}
-        elif request.content_type == "application/json":
-            params = json.loads(body)
-        else:
-            params = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        params = {k: v[0] for k, v in parse_qs(body.decode()).items()} if body else {}
         result: object = True
         if method == "getMe":
             result = BOT
@@ -90,8 +85,7 @@ class FakeBotApi:
             result = {"message_id": self.next_message, "date": int(time.time()), "chat": {"id": chat, "type": "private"},
                       "from": BOT, "text": params.get("text", "")}
             if params.get("reply_markup"):
-                markup = params["reply_markup"]
-                result["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
+                result["reply_markup"] = json.loads(params["reply_markup"])
             self.last[chat] = result
             future = self.waiting.pop(chat, None)
             if future and not future.done():
