@@ -40,13 +40,20 @@ class Dialogue:
         state, notes = self._load(user_id)
         replies = notes + self._text(user_id, state, text or "")
         if len(text or "") > MAX_CHARS:
-            replies.append(self._say("too_long"))
+            replies.append(self.say("too_long"))
         return replies
 
     def handle_button(self, user_id: int, data: str) -> list[Reply]:
         """A button press; stale or forged data gets a polite "expired" and the current question."""
         state, notes = self._load(user_id)
         return notes + self._button(user_id, state, data or "")
+
+    def handle_unreadable(self, user_id: int) -> list[Reply]:
+        """A sticker, photo, voice note…: say what the bot can read, and mid-flow ask again."""
+        replies = [self.say("non_text")]
+        if self.current_step(user_id):
+            replies += self.handle_button(user_id, CONTINUE)
+        return replies
 
     def delivered(self, user_id: int, replies: Sequence[Reply]) -> None:
         """An adapter confirms that `replies` reached the user. Once a /triage outcome has, the
@@ -102,15 +109,15 @@ class Dialogue:
             return [Reply(self.flow.texts["cancelled"], "answer", buttons=self.brain.topic_buttons())]
         if command == "forget":
             self.store.delete(user_id)
-            return [self._say("forgot")]
+            return [self.say("forgot")]
         if command in ("start", "help", "topics", "about", "privacy"):
             key = {"start": "welcome", "topics": "topics"}.get(command, command)
             buttons = self.brain.topic_buttons() if command in ("start", "topics") else ()
             if in_flow:
                 buttons = (Button(self.flow.texts["continue"], CONTINUE), *buttons)
-            reply = replace(self._say(key), buttons=buttons)
+            reply = replace(self.say(key), buttons=buttons)
             return [reply]
-        replies = [self._say("unknown_command")]
+        replies = [self.say("unknown_command")]
         return replies + ([self._question(state)] if in_flow else [])
 
     # -- buttons --------------------------------------------------------------------------
@@ -120,7 +127,7 @@ class Dialogue:
         if data.startswith("/") and data[1:] in COMMANDS:
             return self._command(user_id, state, data[1:])
         if data == MENU:
-            return [replace(self._say("topics"), buttons=self.brain.topic_buttons())]
+            return [replace(self.say("topics"), buttons=self.brain.topic_buttons())]
         if data.startswith(TOPIC) and data[len(TOPIC):] in content.messages["topic_labels"]:
             return [self.brain.topic_menu(data[len(TOPIC):])]
         if data.startswith(ENTRY) and data[len(ENTRY):] in content.entries:
@@ -140,7 +147,7 @@ class Dialogue:
         if done and step_id == done["last"] and done["answers"].get(step_id) == value:
             # The last press again: the plan again if its reply may have been lost, else nothing new.
             return [] if done.get("delivered") else [self._outcome(done["outcome"], done["answers"])]
-        expired = self._say("expired_button")
+        expired = self.say("expired_button")
         if flow:
             return [expired, self._question(state)]
         return [replace(expired, buttons=self.brain.topic_buttons())]
@@ -211,7 +218,8 @@ class Dialogue:
     def _save(self, user_id: int, state: dict[str, Any]) -> None:
         self.store.save(user_id, state, self.clock())
 
-    def _say(self, key: str) -> Reply:
+    def say(self, key: str) -> Reply:
+        """The message `key` of messages.yaml, with the emergency numbers filled in."""
         return self._plain(self.brain.fill(self.brain.content.message(key)))
 
     @staticmethod

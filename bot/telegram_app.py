@@ -37,7 +37,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.brain import Brain
-from bot.dialogue import CONTINUE, Dialogue
+from bot.dialogue import Dialogue
 from bot.guard import UserGuard
 from bot.outbox import MAX_MESSAGE, ReplyBot, keyboard, merge, retrying, send_replies, split_text
 from bot.replies import Reply, plain
@@ -132,7 +132,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if alarm:
                 await reply_to(update, context, [alarm])
             elif guard.should_warn(user.id):
-                await reply_to(update, context, [Reply(dialogue.brain.content.message("throttled"), "smalltalk")])
+                await reply_to(update, context, [dialogue.say("throttled")])
             return
         if text.strip().split(maxsplit=1)[:1] == ["/forget"]:
             guard.forget(user.id)
@@ -155,12 +155,8 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice, locations… in a private chat: say what the bot can read."""
     user = update.effective_user
     if update.effective_chat and update.effective_chat.type == ChatType.PRIVATE and user:
-        dialogue = _dialogue(context)
         async with _guard(context).lock(user.id):
-            replies = [Reply(dialogue.brain.fill(dialogue.brain.content.message("non_text")), "smalltalk")]
-            if dialogue.current_step(user.id):
-                replies += dialogue.handle_button(user.id, CONTINUE)
-            await reply_to(update, context, replies)
+            await reply_to(update, context, _dialogue(context).handle_unreadable(user.id))
 
 
 async def _acknowledge(bot: ReplyBot, query: CallbackQuery, remove_keyboard: bool = True) -> None:

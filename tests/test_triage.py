@@ -58,6 +58,15 @@ def test_an_unrelated_question_mid_flow_is_answered_and_the_question_repeated(di
     assert replies[0].kind == "answer" and replies[-1].state == "urine"
 
 
+def test_a_sticker_mid_flow_gets_a_note_and_the_same_question(dialogue: Dialogue, user: int) -> None:
+    _run(dialogue, user, ["no"])
+    note, question = dialogue.handle_unreadable(user)
+    assert "text" in note.text
+    assert question.state == "leaking" and dialogue.current_step(user) == "leaking"
+    outside = user + 10_000
+    assert [r.text for r in dialogue.handle_unreadable(outside)] == [note.text], "outside a flow: the note alone"
+
+
 def test_cancel_works_at_any_point(dialogue: Dialogue, user: int) -> None:
     _run(dialogue, user, ["no"] * 5)
     dialogue.handle_text(user, "/cancel")
