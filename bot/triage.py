@@ -40,13 +40,18 @@ class Step:
         return next((c for c in self.choices if c.value == value), None)
 
 
+#: A condition of the flow file: each named step answered with one of the listed values.
+Condition = dict[str, tuple[str, ...]]
+
+
+def holds(condition: Condition, answers: dict[str, str]) -> bool:
+    return all(answers.get(step) in values for step, values in condition.items())
+
+
 @dataclass(frozen=True)
 class PlanItem:
     text: str
-    when: dict[str, tuple[str, ...]]
-
-    def fits(self, answers: dict[str, str]) -> bool:
-        return all(answers.get(step) in values for step, values in self.when.items())
+    when: Condition
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class Flow:
     steps: dict[str, Step]
     order: tuple[str, ...]
     outcomes: dict[str, str]
-    soon_when: tuple[dict[str, tuple[str, ...]], ...]
+    soon_when: tuple[Condition, ...]
     plan: tuple[PlanItem, ...]
     aliases: dict[str, tuple[str, ...]]
     texts: dict[str, Any]
@@ -93,13 +98,10 @@ class Flow:
 
     def outcome(self, answers: dict[str, str]) -> str:
         """`soon` when one of its sets of answers holds, else `self_care` (screens end earlier)."""
-        for rule in self.soon_when:
-            if all(answers.get(step) in values for step, values in rule.items()):
-                return "soon"
-        return "self_care"
+        return "soon" if any(holds(rule, answers) for rule in self.soon_when) else "self_care"
 
     def plan_for(self, answers: dict[str, str]) -> list[str]:
-        return [item.text for item in self.plan if item.fits(answers)]
+        return [item.text for item in self.plan if holds(item.when, answers)]
 
     def read_back(self, answers: dict[str, str]) -> list[str]:
         """What the user said, in order, including every "No"."""
@@ -139,7 +141,7 @@ def _fail(where: str, problem: str) -> None:
     raise ContentError(f"{where}: {problem}")
 
 
-def _condition(raw: Any, where: str, steps: dict[str, Step]) -> dict[str, tuple[str, ...]]:
+def _condition(raw: Any, where: str, steps: dict[str, Step]) -> Condition:
     if not isinstance(raw, dict):
         _fail(where, "a condition must map step ids to lists of answer values")
     out = {}
