@@ -93,10 +93,15 @@ class RunningBot:
         await self.app.shutdown()
         self.store.close()
 
+    async def __aenter__(self) -> RunningBot:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
 
 @pytest.fixture
 async def running(brain: Brain, fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    bot = RunningBot(brain, fake, tmp_path / "data")
-    await bot.start()
-    yield bot
-    await bot.stop()
+    async with RunningBot(brain, fake, tmp_path / "data") as bot:
+        yield bot

@@ -93,12 +93,11 @@ async def test_ten_thousand_random_updates_cause_no_error_and_one_reply_per_priv
         errors.append(context.error)
 
     bot.app.add_error_handler(count)
-    await bot.start()
     rng = random.Random(2026)
     users = list(range(20_000, 22_000))  # enough users that nobody floods
     kinds: dict[str, int] = {}
     seen: list[str] = []
-    try:
+    async with bot:
         total = 10_000
         for _ in range(total):
             kind = _random_update(fake, rng, users, seen)
@@ -108,8 +107,6 @@ async def test_ten_thousand_random_updates_cause_no_error_and_one_reply_per_priv
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(2.0)
-    finally:
-        await bot.stop()
     assert errors == [], [type(e).__name__ for e in errors]
     private_texts = kinds["text"] + kinds["command"]
     sent_private = [m for m in fake.sent() if int(m["chat_id"]) > 0]

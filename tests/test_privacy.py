@@ -27,16 +27,12 @@ async def test_logs_hold_no_message_text_name_or_token(brain, fake: FakeTelegram
     if level == logging.DEBUG:
         # At DEBUG the libraries log request parameters (message text); the token must still never show.
         logging.getLogger("httpx").setLevel(logging.DEBUG)
-    bot = RunningBot(brain, fake, tmp_path / "data")
-    await bot.start()
-    try:
+    async with RunningBot(brain, fake, tmp_path / "data") as bot:
         fake.send_text(7301, SECRET_WORDS)
         fake.send_text(7301, "/triage")
         await until(lambda: len(fake.sent(7301)) >= 2)
         fake.press(7301, "tr:urine:no")
         await until(lambda: len(fake.sent(7301)) >= 3)
-    finally:
-        await bot.stop()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert logged, "something was logged"
     assert bot.settings.token not in logged and "TEST-TOKEN" not in logged

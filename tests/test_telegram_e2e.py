@@ -95,15 +95,11 @@ async def test_triage_self_care_plan_reads_back_answers(running: RunningBot, fak
 async def test_the_library_default_transport_works_too(brain, fake: FakeTelegram, tmp_path: Path) -> None:
     """BOT_HTTP=httpx (python-telegram-bot's own client) carries a whole conversation just as
     the default aiohttp transport does."""
-    bot = RunningBot(brain, fake, tmp_path / "data", http="httpx")
-    await bot.start()
-    try:
+    async with RunningBot(brain, fake, tmp_path / "data", http="httpx"):
         fake.send_text(7030, "how long should i ice my back")
         assert "15" in (await _wait(fake, 7030, 1))[0]["text"]
         outcome = await _triage(fake, 7031, [*SCREEN_NO, "lower", "today", "mild", "lifting", "nothing", "better"])
         assert "What you told me" in outcome["text"]
-    finally:
-        await bot.stop()
 
 
 async def test_back_start_over_and_cancel(running: RunningBot, fake: FakeTelegram) -> None:
@@ -175,18 +171,12 @@ async def test_the_same_press_repeated_repeats_the_question_without_a_scolding(r
 
 async def test_restart_mid_triage_continues(brain, fake: FakeTelegram, tmp_path: Path) -> None:
     user = 7017
-    first = RunningBot(brain, fake, tmp_path / "data")
-    await first.start()
-    await _first_answer(fake, user)
-    await first.stop()
-    second = RunningBot(brain, fake, tmp_path / "data")
-    await second.start()
-    try:
+    async with RunningBot(brain, fake, tmp_path / "data"):
+        await _first_answer(fake, user)
+    async with RunningBot(brain, fake, tmp_path / "data"):
         fake.press(user, "tr:leaking:no")
         reply = (await _wait(fake, user, 3))[-1]
         assert "bowels" in reply["text"]
-    finally:
-        await second.stop()
 
 
 async def test_forget_deletes_every_row(running: RunningBot, fake: FakeTelegram) -> None:
