@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from bot.content import Content, Entry, load
+from bot.content import TIERS, Content, Entry, load
 from bot.matching import OUT_OF_SCOPE, Matcher, Ranking
 from bot.red_flags import Finding, RedFlagDetector
 from bot.replies import Button, Reply
@@ -115,13 +115,16 @@ class Brain:
         )
 
     def urgent(self, finding: Finding) -> Reply:
-        """The urgent-care reply of the most urgent tier found, naming what was noticed."""
-        tier = finding.tier or "urgent"
-        signs = "; ".join(s.label for s in finding.signs)
+        """The reply of every tier found, most urgent first, each naming what was noticed."""
+        tiers = [t for t in TIERS if any(s.tier == t for s in finding.signs)]
+        parts = []
+        for tier in tiers:
+            signs = "; ".join(s.label for s in finding.signs if s.tier == tier)
+            parts.append(self.fill(self.content.tier_replies[tier], signs=signs))
         return Reply(
-            text=self.fill(self.content.tier_replies[tier], signs=signs),
+            text="\n\n".join(p.strip() for p in parts),
             kind="urgent",
-            urgency=tier,
+            urgency=tiers[0],
             id=finding.signs[0].id,
             score=100.0,
         )
@@ -157,6 +160,7 @@ class Brain:
         numbers = {
             "emergency_number": s.emergency_number or self.content.message("default_emergency_number"),
             "urgent_number": f" ({s.urgent_number})" if s.urgent_number else self.content.message("default_urgent_number"),
+            "crisis_line": s.crisis_line or self.content.message("default_crisis_line"),
         }
         return template.format_map(_Defaults({**numbers, **values}))
 

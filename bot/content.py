@@ -33,7 +33,8 @@ TOPICS = (
     "medical_care",
     "smalltalk",
 )
-TIERS = ("emergency", "urgent")
+#: Most urgent first: the reply of the first tier found leads.
+TIERS = ("emergency", "crisis", "urgent")
 MIN_FAQ_EXAMPLES = 6
 MIN_INTENT_EXAMPLES = 8
 MAX_LABEL = 32
@@ -64,6 +65,10 @@ class Sign:
     source: str
     phrasings: tuple[str, ...]
     combinations: tuple[tuple[tuple[str, ...], ...], ...]
+    #: Phrases that contain a match but mean something else ("fell asleep" is not a fall).
+    exceptions: tuple[str, ...] = ()
+    #: True for a condition a person may ask about ("could it be cancer?"): a question is not a sign.
+    asked_about: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class Content:
     language: Language
     flow: Flow
     out_of_scope: tuple[str, ...] = ()
+    #: The entry that answers a question about a condition ("could this be cancer?").
+    asked_answer: str = ""
 
     def by_topic(self, topic: str) -> list[Entry]:
         """Entries of one topic, FAQ entries first, in file order."""
@@ -188,7 +195,7 @@ def _load_entries(root: Path) -> dict[str, Entry]:
     return entries
 
 
-def _load_signs(path: Path) -> tuple[tuple[Sign, ...], dict[str, str]]:
+def _load_signs(path: Path) -> tuple[tuple[Sign, ...], dict[str, str], str]:
     data = read_yaml(path)
     _require(isinstance(data, dict), path.name, "needs 'tiers' and 'signs'")
     tiers = data.get("tiers")
@@ -215,6 +222,7 @@ def _load_signs(path: Path) -> tuple[tuple[Sign, ...], dict[str, str]]:
             parsed.append(tuple(tuple(group) for group in combo))
         phrasings = _text_list(raw, "phrasings", where, 0)
         _require(bool(phrasings or parsed), where, "needs 'phrasings' or 'combinations'")
+        _require(isinstance(raw.get("asked_about", False), bool), where, "'asked_about' must be true or false")
         signs.append(
             Sign(
                 id=sign_id,
@@ -223,10 +231,12 @@ def _load_signs(path: Path) -> tuple[tuple[Sign, ...], dict[str, str]]:
                 source=_text(raw, "source", where),
                 phrasings=phrasings,
                 combinations=tuple(parsed),
+                exceptions=_text_list(raw, "except", where, 0),
+                asked_about=raw.get("asked_about", False),
             )
         )
     _require(bool(signs), path.name, "no signs")
-    return tuple(signs), replies
+    return tuple(signs), replies, _text(data, "asked_about_answer", path.name)
 
 
 def _load_language(path: Path) -> Language:
@@ -234,7 +244,8 @@ def _load_language(path: Path) -> Language:
     _require(isinstance(data, dict), path.name, "must be a mapping")
     for key in ("phrases", "words"):
         _require(isinstance(data.get(key), dict), path.name, f"'{key}' must be a mapping")
-    lists = {key: data.get(key) for key in ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")}
+    required = ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")
+    lists = {key: data.get(key) for key in required} | {k: data.get(k, []) for k in ("condition_cues", "condition_owners")}
     for key, value in lists.items():
         _require(isinstance(value, list), path.name, f"'{key}' must be a list")
         for item in value:
@@ -248,6 +259,8 @@ def _load_language(path: Path) -> Language:
         denials_after=frozenset(map(str, lists["denials_after"])),
         denial_links=frozenset(map(str, lists["denial_links"])),
         known_words=frozenset(map(str, lists["known_words"])),
+        condition_cues=tuple(map(str, lists["condition_cues"])),
+        condition_owners=tuple(map(str, lists["condition_owners"])),
     )
 
 
@@ -265,14 +278,17 @@ def load(root: Path | None = None) -> Content:
     root = root or default_root()
     messages = read_yaml(root / "messages.yaml")
     _require(isinstance(messages, dict), "messages.yaml", "must be a mapping of message keys to texts")
-    signs, replies = _load_signs(root / "intents" / "red_flags.yaml")
+    signs, replies, asked_answer = _load_signs(root / "intents" / "red_flags.yaml")
+    entries = _load_entries(root)
+    _require(asked_answer in entries, "red_flags.yaml", f"'asked_about_answer' names unknown entry '{asked_answer}'")
     content = Content(
-        entries=_load_entries(root),
+        entries=entries,
         signs=signs,
         tier_replies=replies,
         messages=messages,
         language=_load_language(root / "language.yaml"),
         flow=validate(read_yaml(root / "flows" / "triage.yaml"), "flows/triage.yaml"),
         out_of_scope=_load_out_of_scope(root / "intents" / "out_of_scope.yaml"),
+        asked_answer=asked_answer,
     )
     return content

@@ -9,7 +9,7 @@ never a denial, so "I can't pee" is a sign.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import product
 
@@ -22,6 +22,8 @@ PHRASE_GAP = 2
 COMBINATION_SPAN = 12
 #: A denial reaches this many words ahead ("no history of cancer").
 DENIAL_REACH = 4
+#: A condition cue reaches this many words ahead ("could this back pain be cancer").
+CUE_REACH = 8
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Finding:
     """The signs found in one message and the tier of the most urgent one."""
 
     signs: tuple[Sign, ...]
+    #: Conditions the user asked about rather than reported ("could this be cancer?").
+    asked: tuple[Sign, ...] = ()
     #: The message as read (spelling corrected) without the signs the user denied ("no fever,
     #: how long do I ice it" → "how long do I ice it"): what the matcher reads next.
     rest: tuple[str, ...] = ()
@@ -59,8 +63,11 @@ class RedFlagDetector:
             self._phrasings += [(sign, self.terms(p)) for p in sign.phrasings]
             for combo in sign.combinations:
                 self._combinations.append((sign, tuple(tuple(self.terms(t) for t in g) for g in combo)))
+        self._exceptions = {s.id: tuple(self.terms(p) for p in s.exceptions) for s in self._signs if s.exceptions}
+        self._cues = tuple(self.terms(c) for c in language.condition_cues)
+        self._owned = frozenset(self.terms(" ".join(language.condition_owners)))
         self._by_first: dict[str, set[Term]] = defaultdict(set)
-        for term in self.all_terms():
+        for term in self.all_terms() | set(self._cues) | {t for ts in self._exceptions.values() for t in ts}:
             self._by_first[term[0]].add(term)
         # Which phrasings and combinations a term can complete, so a scan only looks at those.
         self._phrasing_signs: dict[Term, list[Sign]] = defaultdict(list)
@@ -91,18 +98,29 @@ class RedFlagDetector:
         words = self._speller.correct_all(tokenize(text, self._language))
         spans = self._find_terms(words)
         found: dict[str, Sign] = {}
+        asked: dict[str, Sign] = {}
         denied: set[int] = set()
+
+        def counts(sign: Sign, span: Span) -> bool:
+            """Whether a match is the sign itself: not an exception, not asked about, not denied."""
+            if self._excepted(sign, span, spans):
+                return False
+            if sign.asked_about and self._asked(words, span, spans):
+                asked[sign.id] = sign
+                return False
+            if self._denied(words, span):
+                denied.update(span[2])
+                return False
+            return True
+
         for term, where in spans.items():
             for sign in self._phrasing_signs.get(term, ()):
-                for span in where:
-                    if not self._denied(words, span):
-                        found[sign.id] = sign
-                    else:
-                        denied.update(range(span[0], span[1] + 1))
+                if sign.id not in found and any([counts(sign, span) for span in where]):
+                    found[sign.id] = sign
         candidates = set().union(*(self._combinations_with.get(term, ()) for term in spans)) if spans else set()
         for index in sorted(candidates):
             sign, groups = self._combinations[index]
-            if sign.id not in found and self._combination_holds(words, groups, spans, denied):
+            if sign.id not in found and self._combination_holds(words, groups, spans, lambda span, sign=sign: counts(sign, span)):
                 found[sign.id] = sign
         ordered = sorted(found.values(), key=lambda s: TIERS.index(s.tier))
         if not found:  # a denied word of any sign ("without any tingling") is not part of the question
@@ -112,7 +130,27 @@ class RedFlagDetector:
                         denied.update(range(first, last + 1))
         cues = self._language.denials if denied else frozenset()
         rest = tuple(w for i, w in enumerate(words) if i not in denied and w not in cues)
-        return Finding(tuple(ordered), rest)
+        return Finding(tuple(ordered), tuple(s for k, s in asked.items() if k not in found), rest)
+
+    def _excepted(self, sign: Sign, span: Span, spans: dict[Term, list[Span]]) -> bool:
+        """True when the match lies inside one of the sign's exceptions ("fell" in "fell asleep")."""
+        for term in self._exceptions.get(sign.id, ()):
+            for first, last, _ in spans.get(term, ()):
+                if first <= span[0] and span[1] <= last:
+                    return True
+        return False
+
+    def _asked(self, words: list[str], span: Span, spans: dict[Term, list[Span]]) -> bool:
+        """True when a condition cue comes shortly before the match in its sentence and the
+        condition is not the user's own ("could it be cancer?" but not "could my cancer be back")."""
+        first = span[0]
+        start = first
+        while start > 0 and words[start - 1] != SENTENCE_END:
+            start -= 1
+        if any(w in self._owned for w in words[start:first]):
+            return False
+        reach = max(start, first - CUE_REACH)
+        return any(reach <= cue[0] and cue[1] < first for term in self._cues for cue in spans.get(term, ()))
 
     def _find_terms(self, words: list[str]) -> dict[Term, list[Span]]:
         """Where each known term stands in the message (a few words may stand in between)."""
@@ -133,9 +171,9 @@ class RedFlagDetector:
         return spans
 
     def _combination_holds(
-        self, words: list[str], groups: tuple[tuple[Term, ...], ...], spans: dict[Term, list[Span]], denied: set[int]
+        self, words: list[str], groups: tuple[tuple[Term, ...], ...], spans: dict[Term, list[Span]], counts: Callable[[Span], bool]
     ) -> bool:
-        """One term of every group in one sentence, not denied; denied picks are noted in `denied`."""
+        """One term of every group in one sentence that `counts` as the sign."""
         options = [[s for term in group for s in spans.get(term, ())] for group in groups]
         if not all(options):
             return False
@@ -144,10 +182,8 @@ class RedFlagDetector:
             last = max(s[1] for s in pick)
             if last - first > COMBINATION_SPAN or SENTENCE_END in words[first:last]:
                 continue
-            own = frozenset().union(*(s[2] for s in pick))
-            if not self._denied(words, (first, last, own)):
+            if counts((first, last, frozenset().union(*(s[2] for s in pick)))):
                 return True
-            denied.update(own)
         return False
 
     def _denied(self, words: list[str], span: Span) -> bool:

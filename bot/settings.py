@@ -16,6 +16,7 @@ class Settings:
     data_dir: Path
     emergency_number: str | None
     urgent_number: str | None
+    crisis_line: str | None
     webhook_url: str | None
     webhook_secret: str | None
     listen: str
@@ -32,6 +33,7 @@ class Settings:
             data_dir=Path(env.get("BOT_DATA_DIR") or "./data"),
             emergency_number=env.get("EMERGENCY_NUMBER") or None,
             urgent_number=env.get("URGENT_NUMBER") or None,
+            crisis_line=env.get("CRISIS_LINE") or None,
             webhook_url=env.get("WEBHOOK_URL") or None,
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
             listen=env.get("WEBHOOK_LISTEN") or "0.0.0.0",

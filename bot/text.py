@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from confusable_homoglyphs import categories, confusables
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -38,6 +39,10 @@ class Language:
     denials_after: frozenset[str] = frozenset()
     denial_links: frozenset[str] = frozenset()
     known_words: frozenset[str] = frozenset()
+    #: Words that make a condition hypothetical ("could it be", "sign of"): a question, not a sign.
+    condition_cues: tuple[str, ...] = ()
+    #: … unless the condition is the user's own ("could my cancer be back?").
+    condition_owners: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         keys = sorted(self.phrases, key=len, reverse=True)
@@ -63,12 +68,36 @@ class Language:
 _ASCII_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def fold_lookalikes(text: str) -> str:
+    """Spell Latin a word that mixes Latin with look-alike letters ("lеgs" with a Cyrillic е).
+
+    Unicode's confusables table says which letter each look-alike stands for. A word wholly in
+    another script (Russian, Greek) is left alone: it is that language, not a disguise.
+    """
+
+    def latin(match: re.Match[str]) -> str:
+        word = match.group(0)
+        scripts = set() if word.isascii() else categories.unique_aliases(word)
+        if "LATIN" not in scripts or len(scripts) < 2:
+            return word
+        for found in confusables.is_confusable(word, greedy=True, preferred_aliases=["latin"]) or ():
+            target = next((h["c"] for h in found["homoglyphs"] if h["c"].isascii() and h["c"].isalpha()), None)
+            if target:
+                word = word.replace(found["character"], target)
+        return word
+
+    return _LETTERS.sub(latin, text)
+
+
 def clean(text: str) -> str:
     """Unicode-normalize, lowercase and strip emoji, control and zero-width characters."""
     text = text[:MAX_CHARS]
     if text.isascii():  # the common case, without a per-character look-up
         return _ASCII_CONTROL.sub(" ", text.lower()).replace("`", "'")
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
+    text = fold_lookalikes(unicodedata.normalize("NFKC", text)).translate(_APOSTROPHES).lower()
     kept = []
     for ch in text:
         cat = unicodedata.category(ch)

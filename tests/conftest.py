@@ -27,6 +27,7 @@ def settings_for(data_dir: Path, base_url: str | None = None) -> Settings:
         data_dir=data_dir,
         emergency_number=None,
         urgent_number=None,
+        crisis_line=None,
         webhook_url=None,
         webhook_secret=None,
         listen="127.0.0.1",
