@@ -1,4 +1,4 @@
-"""The answer engine: red flags first, then fuzzy matching, then a decision by thresholds.
+"""The answer engine: red flags first, then ranking (classifier and fuzzy matcher), then a decision.
 
 It holds no per-user state; `dialogue.py` adds conversations on top of it.
 """
@@ -6,14 +6,16 @@ It holds no per-user state; `dialogue.py` adds conversations on top of it.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.content import TIERS, Content, Entry, load
+from bot.languages import Tongue, load_languages
 from bot.matching import OUT_OF_SCOPE, Matcher, Ranking
+from bot.ranking import Blend, Ranker
 from bot.red_flags import Finding, RedFlagDetector
 from bot.replies import Button, Reply
 from bot.settings import Settings
-from bot.text import Speller, tokenize, words_only
+from bot.text import Speller, english_words, tokenize, words_only
 
 #: A match at least this good answers directly …
 ANSWER_SCORE = 40.0
@@ -21,8 +23,11 @@ ANSWER_SCORE = 40.0
 CLARIFY_MARGIN = 1.0
 #: Below ANSWER_SCORE but at least this: "did you mean" with the best few.
 CLARIFY_SCORE = 34.0
-#: Below this share of known words the message is about something else: the fallback.
+#: Below this share of known words the message is about something else: the fallback; if it is
+#: about back pain, the nearest answer with a line on what the guide does not cover.
 MIN_COVERAGE = 0.65
+#: A message about back pain that places no entry this well gets the "tell me more" fallback.
+NEAREST_SCORE = 20.0
 #: How many entries a "did you mean" offers.
 CLARIFY_CHOICES = 3
 #: Button data prefixes (kept short: Telegram allows 64 bytes).
@@ -37,6 +42,8 @@ class Thresholds:
     clarify: float = CLARIFY_SCORE
     margin: float = CLARIFY_MARGIN
     coverage: float = MIN_COVERAGE
+    nearest: float = NEAREST_SCORE
+    blend: Blend = field(default_factory=Blend)
 
 
 class Brain:
@@ -49,9 +56,11 @@ class Brain:
         language = content.language
         asked = _words(content, [t for e in content.entries.values() for t in (e.question, *e.examples)])
         known = asked | _words(content, [e.answer for e in content.entries.values()]) | language.known_words
-        speller = Speller(known, language.words)
+        speller = Speller(known, language.words, english_words())
         self.detector = RedFlagDetector(content.signs, language, speller)
         self.matcher = Matcher(content.entries.values(), language, speller, asked, content.out_of_scope, ignore=self.detector.vocabulary())
+        self.ranker = Ranker(content.entries.values(), self.matcher, language, content.out_of_scope)
+        self.languages = load_languages(content.root / "intents" / "languages.yaml", content)
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Brain:
@@ -61,31 +70,59 @@ class Brain:
     # -- the answer path ------------------------------------------------------------------
 
     def alarm(self, text: str) -> Reply | None:
-        """The urgent-care reply when `text` holds a warning sign, else None."""
-        finding = self.detector.scan(text)
-        return self.urgent(finding) if finding else None
+        """The urgent-care or crisis reply when `text` holds a warning sign, in any language read."""
+        return self._read(text)[0]
 
     def answer(self, text: str) -> Reply:
         """The reply to a free-text message: red-flag advice, an answer, a question back, or help."""
+        alarm, finding, tongue = self._read(text)
+        if alarm:
+            return alarm
+        if tongue:  # a language the guide is not in: say so, with the signs that must not wait
+            return Reply(self.fill(tongue.reads_english), "fallback", buttons=self.topic_buttons(), id=f"language.{tongue.code}")
+        if finding.asked:  # "could this be cancer?": the warning signs and when to see a doctor
+            return self.entry_reply(self.content.entries[self.content.asked_answer])
+        return self.decide(self.rank(finding.rest))
+
+    def _read(self, text: str) -> tuple[Reply | None, Finding, Tongue | None]:
+        """The safety net first: English signs, then the language and its signs."""
         finding = self.detector.scan(text)
         if finding:
-            return self.urgent(finding)
-        return self.decide(self.matcher.rank_words(finding.rest, limit=CLARIFY_CHOICES + 2))
+            return self.urgent(finding), finding, None
+        tongue = self.languages.detect(text)
+        signs = tongue.scan(text) if tongue else []
+        if tongue and signs:
+            return self.urgent(Finding(tuple(signs)), tongue), finding, tongue
+        return None, finding, tongue
+
+    def rank(self, tokens: tuple[str, ...]) -> Ranking:
+        """The entries for a message read by the detector, best first."""
+        return self.ranker.rank(tokens, self.thresholds.blend, limit=CLARIFY_CHOICES + 2)
 
     def decide(self, ranking: Ranking) -> Reply:
-        """Turn ranked candidates into an answer, a "did you mean", or the fallback."""
-        t, candidates = self.thresholds, ranking.candidates
-        if candidates and candidates[0].entry is OUT_OF_SCOPE:
-            return self.fallback(candidates[0].score)
-        candidates = [c for c in candidates if c.entry is not OUT_OF_SCOPE]
-        if not candidates or candidates[0].score < t.clarify or ranking.coverage < t.coverage:
-            return self.fallback(candidates[0].score if candidates else 0.0)
-        top = candidates[0]
+        """Turn ranked candidates into an answer, a "did you mean", or a fallback.
+
+        A message about back pain never gets the off-topic fallback: the nearest answer (with a
+        line on what the guide does not cover) when one is near enough, else a warm "tell me more".
+        """
+        t = self.thresholds
+        candidates = [c for c in ranking.candidates if c.entry is not OUT_OF_SCOPE]
+        top = candidates[0] if candidates else None
+        off_topic = (
+            not top
+            or ranking.candidates[0].entry is OUT_OF_SCOPE
+            or top.score < t.clarify
+            or ranking.coverage < t.coverage
+        )
+        if off_topic:
+            if ranking.about_subject and top and top.score >= t.nearest:
+                return self.entry_reply(top.entry, top.score, partial=True)
+            key = "fallback_back_pain" if ranking.about_subject else "fallback"
+            return self.fallback(top.score if top else 0.0, key)
+        assert top is not None
         rivals = [c for c in candidates[1:] if top.score - c.score < t.margin and c.entry.topic != top.entry.topic]
-        if top.score >= t.answer and not rivals:
-            return self.entry_reply(top.entry, top.score)
-        close = [c for c in candidates if top.score - c.score < 2 * t.margin + (t.answer - top.score)]
-        if len(close) == 1 and top.score >= t.answer:
+        close = [c for c in candidates if top.score - c.score < 2 * t.margin + max(0.0, t.answer - top.score)]
+        if (top.score >= t.answer and not rivals) or len(close) < 2:
             return self.entry_reply(top.entry, top.score)
         choices = close[:CLARIFY_CHOICES]
         buttons = tuple(Button(c.entry.label, ENTRY + c.entry.id) for c in choices)
@@ -100,13 +137,18 @@ class Brain:
 
     # -- reply builders -------------------------------------------------------------------
 
-    def entry_reply(self, entry: Entry, score: float = 100.0) -> Reply:
-        """An entry's answer with its follow-up questions as buttons."""
+    def entry_reply(self, entry: Entry, score: float = 100.0, partial: bool = False) -> Reply:
+        """An entry's answer with its follow-up questions as buttons; `partial` adds one honest
+        line that the guide does not cover all of the question, and who can."""
         follow = tuple(Button(self.content.entries[f].label, ENTRY + f) for f in entry.follow_ups)
         kind = "smalltalk" if entry.topic == "smalltalk" else "answer"
         extra_buttons = (self.menu_button(),) if kind == "answer" else self.topic_buttons()
+        text = entry.answer
+        if partial:
+            who = self.content.messages["partial_who"]
+            text = f"{text.rstrip()}\n\n{self.content.message('partial_answer', who=who.get(entry.topic, who['default']))}"
         return Reply(
-            text=self.fill(entry.answer),
+            text=self.fill(text),
             kind=kind,
             buttons=(*follow, *extra_buttons),
             topic=entry.topic,
@@ -114,13 +156,15 @@ class Brain:
             score=score,
         )
 
-    def urgent(self, finding: Finding) -> Reply:
-        """The reply of every tier found, most urgent first, each naming what was noticed."""
+    def urgent(self, finding: Finding, tongue: Tongue | None = None) -> Reply:
+        """The reply of every tier found, most urgent first, each naming what was noticed (in
+        English; another language's reply names no sign, it has no words for our labels)."""
         tiers = [t for t in TIERS if any(s.tier == t for s in finding.signs)]
+        replies = tongue.replies if tongue else self.content.tier_replies
         parts = []
         for tier in tiers:
             signs = "; ".join(s.label for s in finding.signs if s.tier == tier)
-            parts.append(self.fill(self.content.tier_replies[tier], signs=signs))
+            parts.append(self.fill(replies[tier], signs=signs))
         return Reply(
             text="\n\n".join(p.strip() for p in parts),
             kind="urgent",
@@ -129,9 +173,9 @@ class Brain:
             score=100.0,
         )
 
-    def fallback(self, score: float = 0.0) -> Reply:
+    def fallback(self, score: float = 0.0, key: str = "fallback") -> Reply:
         """Not understood or out of scope: say what the bot can do and offer the topics."""
-        return Reply(text=self.fill(self.content.message("fallback")), kind="fallback", buttons=self.topic_buttons(), score=score)
+        return Reply(text=self.fill(self.content.message(key)), kind="fallback", buttons=self.topic_buttons(), score=score)
 
     def topic_buttons(self) -> tuple[Button, ...]:
         """One button per topic, then triage."""

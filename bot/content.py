@@ -84,6 +84,8 @@ class Content:
     out_of_scope: tuple[str, ...] = ()
     #: The entry that answers a question about a condition ("could this be cancer?").
     asked_answer: str = ""
+    #: The folder the content was read from.
+    root: Path = Path(".")
 
     def by_topic(self, topic: str) -> list[Entry]:
         """Entries of one topic, FAQ entries first, in file order."""
@@ -178,7 +180,7 @@ def _entries_of(path: Path, data: Any) -> Iterator[Entry]:
 
 
 def _load_entries(root: Path) -> dict[str, Entry]:
-    special = ("red_flags.yaml", "out_of_scope.yaml")
+    special = ("red_flags.yaml", "out_of_scope.yaml", "languages.yaml")
     files = [root / "faq.yaml", *sorted(p for p in (root / "intents").glob("*.yaml") if p.name not in special)]
     entries: dict[str, Entry] = {}
     for path in files:
@@ -245,7 +247,8 @@ def _load_language(path: Path) -> Language:
     for key in ("phrases", "words"):
         _require(isinstance(data.get(key), dict), path.name, f"'{key}' must be a mapping")
     required = ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")
-    lists = {key: data.get(key) for key in required} | {k: data.get(k, []) for k in ("condition_cues", "condition_owners")}
+    optional = ("condition_cues", "condition_owners", "question_words", "subject_words")
+    lists = {key: data.get(key) for key in required} | {key: data.get(key, []) for key in optional}
     for key, value in lists.items():
         _require(isinstance(value, list), path.name, f"'{key}' must be a list")
         for item in value:
@@ -261,6 +264,8 @@ def _load_language(path: Path) -> Language:
         known_words=frozenset(map(str, lists["known_words"])),
         condition_cues=tuple(map(str, lists["condition_cues"])),
         condition_owners=tuple(map(str, lists["condition_owners"])),
+        question_words=frozenset(map(str, lists["question_words"])),
+        subject_words=tuple(map(str, lists["subject_words"])),
     )
 
 
@@ -290,5 +295,6 @@ def load(root: Path | None = None) -> Content:
         flow=validate(read_yaml(root / "flows" / "triage.yaml"), "flows/triage.yaml"),
         out_of_scope=_load_out_of_scope(root / "intents" / "out_of_scope.yaml"),
         asked_answer=asked_answer,
+        root=root,
     )
     return content

@@ -19,6 +19,7 @@ from bot.replies import Reply
 PASS_MARKS = {
     "red-flag recall": 1.0,
     "emergency-tier recall": 1.0,
+    "crisis recall": 1.0,
     "topic accuracy": 0.95,
     "facts found": 0.90,
     "out-of-scope rejection": 0.90,
@@ -55,6 +56,7 @@ class Report:
 
     recall: Ratio = field(default_factory=Ratio)
     emergency: Ratio = field(default_factory=Ratio)
+    crisis: Ratio = field(default_factory=Ratio)
     topic: Ratio = field(default_factory=Ratio)
     facts: Ratio = field(default_factory=Ratio)
     out_of_scope: Ratio = field(default_factory=Ratio)
@@ -66,6 +68,7 @@ class Report:
         return {
             "red-flag recall": self.recall,
             "emergency-tier recall": self.emergency,
+            "crisis recall": self.crisis,
             "topic accuracy": self.topic,
             "facts found": self.facts,
             "out-of-scope rejection": self.out_of_scope,
@@ -87,6 +90,8 @@ def evaluate(brain: Brain, items: list[dict[str, Any]]) -> Report:
 
 
 def _score(item: dict[str, Any], reply: Reply, report: Report) -> None:
+    """Score one reply. An item may accept several kinds ("answer or fallback"): a reply of an
+    accepted kind passes, and one that names a topic must name an accepted topic."""
     kinds = _as_list(item.get("kind"))
     topics = _as_list(item.get("topic"))
     problems: list[str] = []
@@ -94,10 +99,12 @@ def _score(item: dict[str, Any], reply: Reply, report: Report) -> None:
         report.recall.add(reply.kind == "urgent")
         if reply.kind != "urgent":
             problems.append("missed red flag")
-        if item.get("urgency") == "emergency":
-            report.emergency.add(reply.urgency == "emergency")
-            if reply.kind == "urgent" and reply.urgency != "emergency":
-                problems.append("emergency answered as urgent")
+        wanted = item.get("urgency")
+        if wanted in ("emergency", "crisis"):
+            ratio = report.emergency if wanted == "emergency" else report.crisis
+            ratio.add(reply.urgency == wanted)
+            if reply.kind == "urgent" and reply.urgency != wanted:
+                problems.append(f"{wanted} answered as {reply.urgency}")
     elif reply.kind == "urgent" and "urgent" not in kinds:
         report.false_alarms += 1
         problems.append("false alarm")
@@ -105,12 +112,13 @@ def _score(item: dict[str, Any], reply: Reply, report: Report) -> None:
         report.out_of_scope.add(reply.kind == "fallback")
         if reply.kind != "fallback":
             problems.append("out-of-scope question answered")
-    elif topics and "urgent" not in kinds:
-        ok = reply.kind in kinds and reply.topic in topics
+    elif topics and reply.kind != "urgent":
+        placed = reply.kind in ("answer", "clarify", "smalltalk")
+        ok = reply.kind in kinds and (not placed or reply.topic in topics)
         report.topic.add(ok)
         report.per_topic[topics[0]].add(ok)
         if not ok:
-            problems.append(f"wrong topic/kind (want {'/'.join(map(str, kinds))} {'/'.join(topics)})")
+            problems.append(f"wrong topic/kind (want {'/'.join(map(str, kinds))} {'/'.join(map(str, topics))})")
     groups = item.get("facts") or []
     if groups:
         text = reply.text.lower()

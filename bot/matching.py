@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 
 from bot.content import Entry
-from bot.text import SENTENCE_END, Language, Speller, stem, tokenize, words_only
+from bot.text import Language, Speller, stem, tokenize, words_only
 
 #: Weight of the word-overlap measure in the blend (the rest is token_sort_ratio).
 OVERLAP_WEIGHT = 0.5
@@ -60,6 +60,8 @@ class Ranking:
 
     candidates: list[Candidate]
     coverage: float
+    #: Whether the message talks about back pain at all (set by `ranking.Ranker`).
+    about_subject: bool = False
 
 
 class Matcher:
@@ -129,7 +131,7 @@ class Matcher:
 
     def rank_words(self, tokens: Sequence[str], limit: int = 5) -> Ranking:
         """`rank` for a message already read by the red-flag detector (tokens, spelling corrected)."""
-        query = " ".join(stem(w) for w in tokens if w not in (SENTENCE_END, ","))
+        query = " ".join(stem(w) for w in words_only(tokens))
         words = set(query.split()) - self._ignore
         if not words:
             return Ranking([], 0.0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import product
 
 from bot.content import TIERS, Sign
-from bot.text import SENTENCE_END, Language, Speller, tokenize
+from bot.text import SENTENCE_END, Language, Speller, tokenize, words_only
 
 #: At most this many other words may stand between two words of a phrasing.
 PHRASE_GAP = 2
@@ -80,7 +80,7 @@ class RedFlagDetector:
 
     def terms(self, phrase: str) -> Term:
         """A phrase of the content file, read the way a message is read."""
-        return tuple(t for t in self._speller.correct_all(tokenize(phrase, self._language)) if t not in (",", SENTENCE_END))
+        return tuple(words_only(self._speller.correct_all(tokenize(phrase, self._language))))
 
     def vocabulary(self) -> set[str]:
         """Every word of every warning-sign phrase."""

@@ -18,9 +18,14 @@ from rapidfuzz.distance import OSA
 
 #: Characters that end a sentence: a red-flag combination must stand inside one sentence.
 SENTENCE_END = "."
+#: Marks a sentence that asked something, just before its end: the question of a story weighs most.
+QUESTION = "?"
+#: The markers `tokenize` puts among the words.
+MARKS = (SENTENCE_END, ",", QUESTION)
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
-_SENTENCE_PUNCT = re.compile(r"[.!?;:\n]+")
+_QUESTION_MARKS = re.compile(r"[?？¿][?？¿!.]*")
+_SENTENCE_PUNCT = re.compile(r"[.!;:\n]+")
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 _SPACES = re.compile(r"\s+")
 #: Longest message part looked at; a 100,000-character paste is cut, never choked on.
@@ -43,6 +48,10 @@ class Language:
     condition_cues: tuple[str, ...] = ()
     #: … unless the condition is the user's own ("could my cancer be back?").
     condition_owners: tuple[str, ...] = ()
+    #: First words of a sentence that asks something.
+    question_words: frozenset[str] = frozenset()
+    #: Words that show a message is about back pain (read like a message: phrases allowed).
+    subject_words: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         keys = sorted(self.phrases, key=len, reverse=True)
@@ -111,11 +120,12 @@ def clean(text: str) -> str:
 def tokenize(text: str, language: Language) -> list[str]:
     """Words of the message with a sentence marker (`.`) where a sentence ends."""
     text = language.rewrite_phrases(clean(text))
+    text = _QUESTION_MARKS.sub(f" {QUESTION} {SENTENCE_END} ", text)
     text = _SENTENCE_PUNCT.sub(f" {SENTENCE_END} ", text)
     text = text.replace(",", " , ")
     tokens: list[str] = []
     for raw in text.split():
-        if raw in (SENTENCE_END, ","):
+        if raw in MARKS:
             tokens.append(raw)
             continue
         word = _NON_WORD.sub("", raw).strip("'")
@@ -126,15 +136,28 @@ def tokenize(text: str, language: Language) -> list[str]:
     return tokens
 
 
+#: An English word seen at least this often in pyspellchecker's frequency list is a word, not a typo.
+ENGLISH_MIN_COUNT = 200
+
+
+def english_words() -> frozenset[str]:
+    """Common English words (pyspellchecker's list): "leaned" is a word, not a typo of "leaked"."""
+    from spellchecker import SpellChecker
+
+    frequencies = SpellChecker(language="en", distance=1).word_frequency.dictionary
+    return frozenset(w for w, n in frequencies.items() if n >= ENGLISH_MIN_COUNT)
+
+
 class Speller:
     """Corrects a misspelled word to the nearest word the content knows ("numbess" → "numbness").
 
     Distance is optimal string alignment: a swapped pair of letters ("phsyio") counts as one typo.
+    A common English word is never corrected ("hills" is not "chills").
     """
 
-    def __init__(self, vocabulary: set[str], words: dict[str, str]) -> None:
+    def __init__(self, vocabulary: set[str], words: dict[str, str], english: frozenset[str] = frozenset()) -> None:
         # The words people type ("physio") are targets too, then read the bot's way ("physiotherapy").
-        self._vocabulary = vocabulary | set(words)
+        self._vocabulary = vocabulary | set(words) | english
         self._words = words
         self._choices = sorted(w for w in self._vocabulary if len(w) >= 4)
         self.correct = lru_cache(maxsize=65536)(self._correct)
@@ -168,4 +191,4 @@ def stem(word: str) -> str:
 
 def words_only(tokens: list[str]) -> list[str]:
     """Drop the punctuation markers, keeping the words."""
-    return [t for t in tokens if t not in (SENTENCE_END, ",")]
+    return [t for t in tokens if t not in MARKS]

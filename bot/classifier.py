@@ -1,0 +1,113 @@
+"""A trained text classifier over the content's example phrasings (scikit-learn).
+
+The fuzzy matcher finds an entry when a message shares its words; people who write long stories
+share few. A linear model over word and character n-grams (the baseline Rasa ships) learns which
+words point to which entry from every example at once. It is one declared pipeline, fitted in one
+call and saved as one artefact, keyed by a hash of the content: an edit retrains by itself, once,
+and every later start loads the file. `python -m bot train` rebuilds it on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline, make_union
+
+logger = logging.getLogger(__name__)
+
+#: Inverse regularisation strength of the logistic regression (chosen with benchmarks/tune_matching.py).
+STRENGTH = 10.0
+#: Bump when the pipeline's steps change, so old artefacts are not loaded.
+VERSION = "1"
+
+
+def make_model() -> Pipeline:
+    """The features and the model as one object: word 1–2-grams and character 2–5-grams, then
+    a multinomial logistic regression."""
+    return make_pipeline(
+        make_union(
+            TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+"),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+        ),
+        LogisticRegression(C=STRENGTH, max_iter=3000),
+    )
+
+
+class Classifier:
+    """Probabilities of every label (entry id) for already-normalized texts."""
+
+    def __init__(self, model: Pipeline) -> None:
+        self.model = model
+        self.labels: list[str] = [str(c) for c in model.classes_]
+        union, regression = model.steps[0][1], model.steps[-1][1]
+        self._vectorizers = [v for _, v in union.transformer_list]
+        self._coef = regression.coef_.T.copy()
+        self._intercept = regression.intercept_.copy()
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """One row of label probabilities per text (the model's own softmax, without the
+        per-call validation of `predict_proba`, which costs more than the sums themselves)."""
+        from scipy.sparse import hstack
+
+        features = hstack([v.transform(texts) for v in self._vectorizers]).tocsr()
+        scores = features @ self._coef + self._intercept
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
+
+
+def fingerprint(pairs: Sequence[tuple[str, str]]) -> str:
+    """A hash of the training data and the library versions that shape the artefact."""
+    digest = hashlib.sha256(f"{VERSION}/{sklearn.__version__}/{np.__version__}".encode())
+    for text, label in pairs:
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """Where trained artefacts are kept: `BOT_CACHE_DIR`, else the user's cache folder."""
+    env = os.environ.get("BOT_CACHE_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "backspasm-bot"
+    return base
+
+
+def train(pairs: Sequence[tuple[str, str]]) -> Classifier:
+    """Fit the pipeline on (normalized text, label) pairs."""
+    model = make_model()
+    model.fit([t for t, _ in pairs], [label for _, label in pairs])
+    return Classifier(model)
+
+
+def load_or_train(examples: Iterable[tuple[str, str]], normalize: Callable[[str], str], folder: Path | None = None) -> Classifier:
+    """The classifier for these (text, label) examples: from the cache when the content is
+    unchanged, else trained now and saved for the next start (a read-only cache only costs time)."""
+    pairs = [(normalize(text), label) for text, label in examples]
+    folder = folder or cache_dir()
+    path = folder / f"classifier-{fingerprint(pairs)}.pickle"
+    try:
+        with path.open("rb") as handle:
+            model = pickle.load(handle)
+        return Classifier(model)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+        pass
+    logger.info("training the classifier on %d examples (content changed or first start)", len(pairs))
+    classifier = train(pairs)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as handle:
+            pickle.dump(classifier.model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(handle.name, path)
+    except OSError as exc:
+        logger.warning("could not save the trained classifier in %s: %s", folder, exc.strerror)
+    return classifier

@@ -1,0 +1,145 @@
+"""Messages in languages the bot does not read: Turkish, Spanish, German, French, Russian, Arabic.
+
+The bot answers from an English guide, but a warning sign must never be missed because it was
+written in another language. `intents/languages.yaml` holds, per language, marker words that
+tell it apart, a short "I read English" reply with the emergency number and the must-not-miss
+signs, the tier replies translated, and warning-sign phrasings as word stems: a word matches a
+stem when it starts with it, after accents are removed ("idrar tutam" matches "idrarımı
+tutamıyorum" and "idrarimi tutamiyorum").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bot.content import TIERS, Content, Sign, _require, _text, _text_list, read_yaml
+
+#: At most this many other words may stand between two stems of a phrasing.
+STEM_GAP = 2
+#: A Latin-script message needs this many marker words (and more than its English words).
+MIN_MARKERS = 2
+_WORD = re.compile(r"[^\W\d_]+")
+_SPECIAL = str.maketrans({"ı": "i", "ß": "ss", "ø": "o", "æ": "ae", "œ": "oe"})
+_SCRIPTS = {"ru": "CYRILLIC", "ar": "ARABIC"}
+
+
+def fold(text: str) -> list[str]:
+    """The words of `text`, lower-case and without accents (Cyrillic and Arabic letters kept)."""
+    text = unicodedata.normalize("NFKD", text.lower().translate(_SPECIAL))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
+    return _WORD.findall(unicodedata.normalize("NFC", text))
+
+
+@dataclass(frozen=True)
+class Tongue:
+    """One language: how to tell it, what to say in it, and its warning-sign phrasings."""
+
+    code: str
+    name: str
+    markers: frozenset[str]
+    reads_english: str
+    replies: dict[str, str]
+    signs: tuple[tuple[Sign, tuple[str, ...]], ...]
+    prefixes: tuple[str, ...] = ()
+
+    def words(self, text: str) -> list[str]:
+        """`fold`, then without the prefixes this language glues to words (Arabic "و", "ال")."""
+        words = fold(text)
+        for i, word in enumerate(words):
+            for prefix in self.prefixes:
+                if word.startswith(prefix) and len(word) > len(prefix) + 2:
+                    word = word[len(prefix) :]
+            words[i] = word
+        return words
+
+    def scan(self, text: str) -> list[Sign]:
+        """The signs of this language's phrasings found in `text`, most urgent first."""
+        words = self.words(text)
+        found: dict[str, Sign] = {}
+        for sign, stems in self.signs:
+            if sign.id not in found and _holds(words, stems):
+                found[sign.id] = sign
+        return sorted(found.values(), key=lambda s: TIERS.index(s.tier))
+
+
+def _holds(words: list[str], stems: tuple[str, ...]) -> bool:
+    """Whether the stems stand in `words` in order, each within STEM_GAP words of the last."""
+    for start, word in enumerate(words):
+        if not word.startswith(stems[0]):
+            continue
+        at = start
+        for stem in stems[1:]:
+            nxt = next((i for i in range(at + 1, min(at + 2 + STEM_GAP, len(words))) if words[i].startswith(stem)), None)
+            if nxt is None:
+                break
+            at = nxt
+        else:
+            return True
+    return False
+
+
+class Languages:
+    """Tells which of the known languages a message is in, and reads its warning signs."""
+
+    def __init__(self, tongues: tuple[Tongue, ...], english: frozenset[str]) -> None:
+        self.tongues = tongues
+        self._english = english
+        self._by_code = {t.code: t for t in tongues}
+
+    def detect(self, text: str) -> Tongue | None:
+        """The language of `text` when it is one of the known ones (not English), else None."""
+        letters = [ch for ch in text if ch.isalpha()]
+        if not letters:
+            return None
+        for code, script in _SCRIPTS.items():
+            share = sum(unicodedata.name(ch, "").startswith(script) for ch in letters) / len(letters)
+            if share > 0.5 and code in self._by_code:
+                return self._by_code[code]
+        words = fold(text)
+        english = sum(w in self._english for w in words)
+        best, hits = None, 0
+        for tongue in self.tongues:
+            count = sum(w in tongue.markers for w in words)
+            if count > hits:
+                best, hits = tongue, count
+        needed = 1 if len(words) <= 3 else MIN_MARKERS
+        return best if best and hits >= needed and hits > english else None
+
+
+def load_languages(path: Path, content: Content) -> Languages:
+    """Read `intents/languages.yaml` (optional); every sign id must be one of red_flags.yaml."""
+    english = frozenset(content.language.stopwords)
+    if not path.exists():
+        return Languages((), english)
+    data = read_yaml(path)
+    _require(isinstance(data, dict) and isinstance(data.get("languages"), dict), path.name, "needs a mapping 'languages'")
+    signs = {s.id: s for s in content.signs}
+    tongues = []
+    for code, raw in data["languages"].items():
+        where = f"{path.name}, language '{code}'"
+        _require(isinstance(raw, dict), where, "must be a mapping")
+        replies = raw.get("replies")
+        _require(isinstance(replies, dict), where, "needs 'replies' for the tiers")
+        phrasings = raw.get("signs")
+        _require(isinstance(phrasings, dict), where, "needs 'signs': sign ids with their phrasings")
+        tongue = Tongue(
+            code=str(code),
+            name=_text(raw, "name", where),
+            markers=frozenset(w for m in _text_list(raw, "markers", where, 5) for w in fold(m)),
+            reads_english=_text(raw, "reads_english", where),
+            replies={tier: _text(replies, tier, where) for tier in TIERS},
+            signs=(),
+            prefixes=tuple(fold(" ".join(_text_list(raw, "prefixes", where, 0)))),
+        )
+        pairs: list[tuple[Sign, tuple[str, ...]]] = []
+        for sign_id in phrasings:
+            _require(sign_id in signs, where, f"unknown sign '{sign_id}' (see intents/red_flags.yaml)")
+            for phrase in _text_list(phrasings, sign_id, where, 1):
+                folded = tuple(tongue.words(phrase))
+                _require(bool(folded), where, f"sign '{sign_id}' has a phrasing with no words: {phrase!r}")
+                pairs.append((signs[sign_id], folded))
+        tongues.append(replace(tongue, signs=tuple(pairs)))
+    return Languages(tuple(tongues), english)

@@ -1,0 +1,109 @@
+"""Reads a whole message, sentence by sentence, and ranks the entries for it.
+
+Two readers are blended: the trained classifier (`classifier.py`), which knows which words point
+to which entry even in a long story, and the fuzzy matcher (`matching.py`), which forgives typos
+in short questions. A long message is also read one sentence at a time; the sentences that ask
+something weigh most, so a story's topic is the one its question is about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.classifier import Classifier, load_or_train
+from bot.content import Entry
+from bot.matching import OUT_OF_SCOPE, Candidate, Matcher, Ranking
+from bot.text import QUESTION, SENTENCE_END, Language, stem, words_only
+
+#: Share of the classifier in the blended score (the rest is the fuzzy matcher's).
+CLASSIFIER_WEIGHT = 0.6
+#: Share of the whole message in the classifier's reading (the rest: its sentences).
+WHOLE_WEIGHT = 0.5
+#: How much more a sentence that asks something weighs than one that tells.
+QUESTION_WEIGHT = 3.0
+#: Sentences read on their own at most (a 300-word post has about 15).
+MAX_SENTENCES = 24
+#: Entries the fuzzy matcher proposes for blending.
+LEXICAL_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Blend:
+    """The blend's weights, so the tuning script can try others."""
+
+    classifier: float = CLASSIFIER_WEIGHT
+    whole: float = WHOLE_WEIGHT
+    question: float = QUESTION_WEIGHT
+
+
+class Ranker:
+    """Ranks the entries for a message already read by the red-flag detector."""
+
+    def __init__(self, entries: Iterable[Entry], matcher: Matcher, language: Language, out_of_scope: Sequence[str]) -> None:
+        entries = list(entries)
+        self.matcher = matcher
+        self._language = language
+        self._by_id = {e.id: e for e in entries} | {OUT_OF_SCOPE.id: OUT_OF_SCOPE}
+        examples = [(text, e.id) for e in entries for text in (e.question, *e.examples)]
+        examples += [(text, OUT_OF_SCOPE.id) for text in out_of_scope]
+        self.classifier: Classifier = load_or_train(examples, matcher.normalize)
+        self._labels = [self._by_id[label] for label in self.classifier.labels]
+        self._subject = {tuple(matcher.normalize(w).split()) for w in language.subject_words} - {()}
+
+    def rank(self, tokens: Sequence[str], blend: Blend = Blend(), limit: int = 5) -> Ranking:
+        """The best `limit` entries, best first, with the share of the message the content knows."""
+        lexical = self.matcher.rank_words(tokens, limit=LEXICAL_DEPTH)
+        sentences = self.sentences(tokens)
+        whole = " ".join(s for s, _ in sentences)
+        if not whole:
+            return lexical
+        texts = [whole] + ([s for s, _ in sentences] if len(sentences) > 1 else [])
+        probabilities = self.classifier.probabilities(texts)
+        reading = probabilities[0]
+        if len(sentences) > 1:
+            weights = np.array([blend.question if asks else 1.0 for _, asks in sentences])
+            parts = probabilities[1:].T @ weights / weights.sum()
+            reading = blend.whole * reading + (1 - blend.whole) * parts
+        lex = {c.entry.id: c for c in lexical.candidates}
+        scores = blend.classifier * 100 * reading
+        best = np.argsort(-scores)[: limit + LEXICAL_DEPTH]
+        blended: dict[str, Candidate] = {}
+        for index in best:
+            entry = self._labels[index]
+            found = lex.get(entry.id)
+            fuzzy, share = (found.score, found.share) if found else (0.0, 0.0)
+            blended[entry.id] = Candidate(entry, float(scores[index]) + (1 - blend.classifier) * fuzzy, share)
+        for entry_id, found in lex.items():
+            if entry_id not in blended:
+                p = float(reading[self.classifier.labels.index(entry_id)]) if entry_id in self.classifier.labels else 0.0
+                blended[entry_id] = Candidate(found.entry, blend.classifier * 100 * p + (1 - blend.classifier) * found.score, found.share)
+        ranked = sorted(blended.values(), key=lambda c: -c.score)[:limit]
+        return Ranking(ranked, lexical.coverage, self.about_subject(whole))
+
+    def sentences(self, tokens: Sequence[str]) -> list[tuple[str, bool]]:
+        """Each sentence as the classifier reads it, and whether it asks something."""
+        found: list[tuple[str, bool]] = []
+        words: list[str] = []
+        asks = False
+        for token in (*tokens, SENTENCE_END):
+            if token == QUESTION:
+                asks = True
+            elif token == SENTENCE_END:
+                kept = words_only(words)
+                if kept:
+                    first = kept[0]
+                    text = " ".join(stem(w) for w in kept)
+                    found.append((text, asks or first in self._language.question_words))
+                words, asks = [], False
+            else:
+                words.append(token)
+        return found[:MAX_SENTENCES]
+
+    def about_subject(self, normalized: str) -> bool:
+        """Whether the message talks about back pain at all (then it never gets "off topic")."""
+        words = normalized.split()
+        present = set(words)
+        return any(present.issuperset(term) for term in self._subject)
