@@ -157,9 +157,10 @@ class Speller:
 
     def __init__(self, vocabulary: set[str], words: dict[str, str], english: frozenset[str] = frozenset()) -> None:
         # The words people type ("physio") are targets too, then read the bot's way ("physiotherapy").
-        self._vocabulary = vocabulary | set(words) | english
+        targets = vocabulary | set(words)
+        self._vocabulary = targets | english
         self._words = words
-        self._choices = sorted(w for w in self._vocabulary if len(w) >= 4)
+        self._choices = sorted(w for w in targets if len(w) >= 4)
         self.correct = lru_cache(maxsize=65536)(self._correct)
 
     def _correct(self, word: str) -> str:
