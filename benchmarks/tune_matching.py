@@ -1,38 +1,68 @@
-"""Try decision thresholds on the labelled sets and print the figures of each, best first.
+"""Try blend weights and decision thresholds on labelled sets; print the best, best first.
 
-Run by hand when the content or the matcher changes, and copy the chosen values into
-bot/brain.py:
+Run by hand when the content or the matcher changes, tune on some sets and check on others, then
+copy the chosen values into bot/ranking.py and bot/brain.py:
 
-    python benchmarks/tune_matching.py ../shared/eval/dev.yaml tests/data/eval.yaml
+    python benchmarks/tune_matching.py --tune ../shared/eval/dev.yaml tests/data/eval.yaml tests/data/real_style.yaml \\
+        --check tests/data/holdout.yaml tests/data/real_style_holdout.yaml
+
+The score of a setting is the sum, over the tuning sets, of topic accuracy, facts found and
+off-topic rejection (safety does not depend on these values: the red-flag net runs first).
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
-import sys
 from pathlib import Path
 
-from bot.brain import Brain, Thresholds
-from bot.evaluation import evaluate, load_items
+from bot.brain import Brain, Reading, Thresholds
+from bot.evaluation import Report, _score, load_items
+from bot.ranking import Blend
 
 
-def main(paths: list[str]) -> None:
+def figures(brain: Brain, sets: list[list[dict]], readings: list[list[Reading]], thresholds: Thresholds) -> list[Report]:
+    """Score every set with `thresholds`, reusing the readings made for the current blend."""
+    brain.thresholds = thresholds
+    reports = []
+    for items, read in zip(sets, readings, strict=True):
+        report = Report()
+        for item, reading in zip(items, read, strict=True):
+            _score(item, reading.settled or brain.decide(reading.ranking), report)
+        reports.append(report)
+    return reports
+
+
+def total(reports: list[Report]) -> float:
+    return sum(r.topic.value + r.facts.value + r.out_of_scope.value for r in reports)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tune", nargs="+", required=True, help="labelled sets to choose the values on")
+    parser.add_argument("--check", nargs="*", default=[], help="labelled sets only reported, never chosen on")
+    args = parser.parse_args()
     brain = Brain.load()
-    items = [i for p in paths for i in load_items(Path(p))]
+    tune = [load_items(Path(p)) for p in args.tune]
+    check = [load_items(Path(p)) for p in args.check]
     rows = []
-    grid = itertools.product((36, 40, 43, 46, 50), (30, 34, 38, 42), (0.5, 1, 2), (0.5, 0.55, 0.6, 0.65))
-    for answer, clarify, margin, coverage in grid:
-        if clarify >= answer:
-            continue
-        brain.thresholds = Thresholds(answer, clarify, margin, coverage)
-        r = evaluate(brain, items)
-        total = r.topic.value + r.out_of_scope.value + r.facts.value
-        rows.append((total, answer, clarify, margin, coverage, r))
+    for classifier, whole, question in itertools.product((0.4, 0.5, 0.6, 0.7, 0.8), (0.3, 0.5, 0.7), (1.0, 2.0, 3.0)):
+        blend = Blend(classifier, whole, question)
+        brain.thresholds = Thresholds(blend=blend)
+        tune_read = [[brain.read(str(i["q"])) for i in items] for items in tune]
+        check_read = [[brain.read(str(i["q"])) for i in items] for items in check]
+        for answer, clarify, nearest, coverage in itertools.product((30, 35, 40, 45), (20, 25, 30), (10, 15, 20), (0.4, 0.5, 0.65)):
+            if clarify > answer or nearest > clarify:
+                continue
+            thresholds = Thresholds(answer, clarify, 1.0, coverage, nearest, blend)
+            rows.append((total(figures(brain, tune, tune_read, thresholds)), thresholds, figures(brain, check, check_read, thresholds)))
     rows.sort(key=lambda row: -row[0])
-    print("answer clarify margin coverage | topic  facts  out-of-scope")
-    for _, answer, clarify, margin, coverage, r in rows[:15]:
-        print(f"{answer:6} {clarify:7} {margin:6} {coverage:8} | {r.topic.value:.3f} {r.facts.value:.3f} {r.out_of_scope.value:.3f}")
+    print("score | classifier whole question | answer clarify nearest coverage | check sets: topic accuracy")
+    for score, t, checked in rows[:20]:
+        b = t.blend
+        values = f"{b.classifier:.1f} {b.whole:.1f} {b.question:.1f} | {t.answer:.0f} {t.clarify:.0f} {t.nearest:.0f} {t.coverage:.2f}"
+        print(f"{score:.3f} | {values} | " + " ".join(f"{r.topic.value:.3f}" for r in checked))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -46,6 +46,15 @@ class Thresholds:
     blend: Blend = field(default_factory=Blend)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A message read: a reply settled before matching (a red flag, another language, a question
+    about a condition), or the ranked entries for the thresholds to decide on."""
+
+    settled: Reply | None
+    ranking: Ranking = field(default_factory=lambda: Ranking([], 0.0))
+
+
 class Brain:
     """Answers one message from the content, with no memory of earlier ones."""
 
@@ -71,20 +80,26 @@ class Brain:
 
     def alarm(self, text: str) -> Reply | None:
         """The urgent-care or crisis reply when `text` holds a warning sign, in any language read."""
-        return self._read(text)[0]
+        return self._safety(text)[0]
 
     def answer(self, text: str) -> Reply:
         """The reply to a free-text message: red-flag advice, an answer, a question back, or help."""
-        alarm, finding, tongue = self._read(text)
-        if alarm:
-            return alarm
-        if tongue:  # a language the guide is not in: say so, with the signs that must not wait
-            return Reply(self.fill(tongue.reads_english), "fallback", buttons=self.topic_buttons(), id=f"language.{tongue.code}")
-        if finding.asked:  # "could this be cancer?": the warning signs and when to see a doctor
-            return self.entry_reply(self.content.entries[self.content.asked_answer])
-        return self.decide(self.rank(finding.rest))
+        reading = self.read(text)
+        return reading.settled or self.decide(reading.ranking)
 
-    def _read(self, text: str) -> tuple[Reply | None, Finding, Tongue | None]:
+    def read(self, text: str) -> Reading:
+        """Everything known about a message before the thresholds decide (the tuning script
+        reads once and tries many thresholds)."""
+        alarm, finding, tongue = self._safety(text)
+        if alarm:
+            return Reading(alarm)
+        if tongue:  # a language the guide is not in: say so, with the signs that must not wait
+            return Reading(Reply(self.fill(tongue.reads_english), "fallback", buttons=self.topic_buttons(), id=f"language.{tongue.code}"))
+        if finding.asked:  # "could this be cancer?": the warning signs and when to see a doctor
+            return Reading(self.entry_reply(self.content.entries[self.content.asked_answer]))
+        return Reading(None, self.rank(finding.rest))
+
+    def _safety(self, text: str) -> tuple[Reply | None, Finding, Tongue | None]:
         """The safety net first: English signs, then the language and its signs."""
         finding = self.detector.scan(text)
         if finding:
