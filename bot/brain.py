@@ -6,7 +6,7 @@ It holds no per-user state; `dialogue.py` adds conversations on top of it.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.content import TIERS, Content, Entry, load
 from bot.languages import Tongue, load_languages
@@ -100,15 +100,18 @@ class Brain:
         return Reading(None, self.rank(finding.rest))
 
     def _safety(self, text: str) -> tuple[Reply | None, Finding, Tongue | None]:
-        """The safety net first: English signs, then the language and its signs."""
+        """The safety net first: English signs and signs written in another language together
+        (a Spanish "accidente de coche" must not stop at the English "accident"). The reply is in
+        the message's language when it was told apart, else in English."""
         finding = self.detector.scan(text)
-        if finding:
-            return self.urgent(finding), finding, None
-        tongue = self.languages.detect(text)
-        signs = tongue.scan(text) if tongue else []
-        if tongue and signs:
-            return self.urgent(Finding(tuple(signs)), tongue), finding, tongue
-        return None, finding, tongue
+        detected = self.languages.detect(text)
+        tongue, foreign = self.languages.scan(text, detected)
+        signs = (*finding.signs, *(s for s in foreign if s not in finding.signs))
+        if signs:
+            ordered = tuple(sorted(signs, key=lambda s: TIERS.index(s.tier)))
+            speak = detected or (tongue if not finding else None)
+            return self.urgent(replace(finding, signs=ordered), speak), finding, speak
+        return None, finding, detected
 
     def rank(self, tokens: tuple[str, ...]) -> Ranking:
         """The entries for a message read by the detector, best first."""

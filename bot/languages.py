@@ -108,6 +108,16 @@ class Languages:
         needed = 1 if len(words) <= 3 else MIN_MARKERS
         return best if best and hits >= needed and hits > english else None
 
+    def scan(self, text: str, tongue: Tongue | None) -> tuple[Tongue | None, list[Sign]]:
+        """The warning signs written in another language. The detected language is read first;
+        a message too short to tell ("me orino encima") is read in every language, and the first
+        whose phrasings match names the language."""
+        for candidate in (tongue,) if tongue else self.tongues:
+            signs = candidate.scan(text)
+            if signs:
+                return candidate, signs
+        return tongue, []
+
 
 def load_languages(path: Path, content: Content) -> Languages:
     """Read `intents/languages.yaml` (optional); every sign id must be one of red_flags.yaml."""

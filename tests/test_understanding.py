@@ -1,0 +1,123 @@
+"""How the bot reads what people really write: long stories, look-alike letters, words it does not
+know, questions past the guide, and other languages."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.brain import Brain
+from bot.classifier import load_or_train
+from bot.dialogue import Dialogue
+from bot.text import fold_lookalikes
+
+EMERGENCY_NUMBERS = ("911", "112", "999")
+
+
+@pytest.mark.parametrize(
+    ("story", "topics"),
+    [
+        (
+            "Been doing deadlifts for two years with no trouble. On Wednesday I went for a new max and felt my lower back "
+            "grab halfway up. It has been tight and sore since and I can't bend to put my socks on. Should I drop the weights "
+            "for a while, and how do I get back to the gym without it happening again?",
+            {"prevention", "immediate_relief", "causes"},
+        ),
+        (
+            "I work nights in a warehouse and drive a forklift. Last week my back went into spasm while I was reversing. "
+            "I put frozen peas on it the first two days like my mum said. When should I swap the ice for a hot water bottle?",
+            {"heat_therapy"},
+        ),
+        (
+            "My physio is on holiday for three weeks and my back is cramping again after a long flight. My wife wants me to "
+            "try her acupuncture lady. Does acupuncture actually do anything for back spasms?",
+            {"alternative_therapies"},
+        ),
+    ],
+)
+def test_a_long_story_is_answered_by_the_question_it_ends_on(brain: Brain, story: str, topics: set[str]) -> None:
+    reply = brain.answer(story)
+    assert reply.kind in ("answer", "clarify"), reply
+    assert reply.topic in topics, reply
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "my back is killing me today and I have no idea what to do, it's been like this since the weekend",
+        "lower back spasm again. third time this year. fed up.",
+        "what helps a sore back",
+    ],
+)
+def test_a_message_about_back_pain_never_gets_the_off_topic_fallback(brain: Brain, message: str) -> None:
+    reply = brain.answer(message)
+    assert reply.text != brain.fill(brain.content.message("fallback"))
+    assert reply.kind != "urgent"
+
+
+@pytest.mark.parametrize("message", ["what's the weather in Izmir tomorrow", "best recipe for lentil soup", "my tooth hurts when I eat ice cream"])
+def test_an_off_topic_message_gets_the_friendly_fallback(brain: Brain, message: str) -> None:
+    reply = brain.answer(message)
+    assert reply.kind == "fallback"
+    assert reply.text == brain.fill(brain.content.message("fallback"))
+
+
+def test_an_answer_past_the_guide_says_what_it_does_not_cover_and_who_can_help(brain: Brain) -> None:
+    medicine = brain.entry_reply(brain.content.entries["medication_nsaids"], partial=True)
+    assert "pharmacist" in medicine.text
+    other = brain.entry_reply(brain.content.entries["medical_care_imaging"], partial=True)
+    assert "doesn't cover" in other.text and "doctor" in other.text
+
+
+def test_look_alike_letters_are_read_as_latin_but_other_scripts_are_left_alone() -> None:
+    assert fold_lookalikes("my l\u0435gs gave way") == "my legs gave way"  # Cyrillic е
+    assert fold_lookalikes("gr\u03bfin") == "groin"  # Greek ο
+    assert fold_lookalikes("у меня болит спина") == "у меня болит спина"  # Russian stays Russian
+
+
+@pytest.mark.parametrize("message", ["I f\u0435ll down the stairs", "my l\u0435gs gave way", "numbn\u0435ss in my gr\u03bfin", "ｍｙ ｌｅｇｓ ｇａｖｅ ｗａｙ"])
+def test_a_warning_sign_with_look_alike_letters_is_an_emergency(brain: Brain, message: str) -> None:
+    reply = brain.answer(message)
+    assert (reply.kind, reply.urgency) == ("urgent", "emergency")
+
+
+@pytest.mark.parametrize("message", ["I leaned over to pick something up and my back went", "we cycled up the hills and my back ached"])
+def test_a_real_english_word_is_never_corrected_into_a_warning_sign(brain: Brain, message: str) -> None:
+    assert brain.answer(message).kind != "urgent"
+
+
+def test_the_crisis_line_comes_from_the_environment(brain: Brain) -> None:
+    local = Brain(brain.content, replace(brain.settings, crisis_line="Lifeline 13 11 14"))
+    reply = local.answer("i dont want to live anymore")
+    assert reply.urgency == "crisis"
+    assert "Lifeline 13 11 14" in reply.text
+
+
+def test_a_crisis_in_the_middle_of_triage_gets_the_crisis_reply(dialogue: Dialogue, user: int) -> None:
+    dialogue.handle_text(user, "/triage")
+    replies = dialogue.handle_text(user, "honestly i want to kill myself")
+    assert replies[0].urgency == "crisis"
+    assert "116 123" in replies[0].text
+    assert replies[0].state is not None  # the questions can go on afterwards
+
+
+def test_the_classifier_is_trained_once_per_content_and_cached(tmp_path: Path) -> None:
+    examples = [("ice for the first days", "ice"), ("cold pack on my back", "ice"), ("heat pad after three days", "heat"),
+                ("warm bath for a spasm", "heat")] * 3
+    first = load_or_train(examples, str.lower, tmp_path)
+    saved = list(tmp_path.glob("classifier-*.pickle"))
+    assert len(saved) == 1
+    again = load_or_train(examples, str.lower, tmp_path)
+    assert again.labels == first.labels
+    assert list(tmp_path.glob("classifier-*.pickle")) == saved  # loaded, not retrained
+    load_or_train([*examples, ("hot shower", "heat")], str.lower, tmp_path)
+    assert len(list(tmp_path.glob("classifier-*.pickle"))) == 2  # an edit retrains by itself
+
+
+def test_the_fast_path_gives_the_pipelines_own_probabilities(brain: Brain) -> None:
+    texts = [brain.matcher.normalize(t) for t in ("ice or heat first", "my back locked up lifting a box, what now", "zzz")]
+    fast = brain.ranker.classifier.probabilities(texts)
+    slow = brain.ranker.classifier.model.predict_proba(texts)
+    assert abs(fast - slow).max() < 1e-9
