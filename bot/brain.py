@@ -30,6 +30,10 @@ MIN_COVERAGE = 0.65
 NEAREST_SCORE = 20.0
 #: How many entries a "did you mean" offers.
 CLARIFY_CHOICES = 3
+#: At most this many buttons under one message: a phone shows them without scrolling.
+MAX_BUTTONS = 8
+#: Topics on one page of the topic menu.
+TOPICS_PER_PAGE = 6
 #: Button data prefixes (kept short: Telegram allows 64 bytes).
 ENTRY, TOPIC, MENU = "e:", "t:", "m:"
 
@@ -94,7 +98,7 @@ class Brain:
         if alarm:
             return Reading(alarm)
         if tongue:  # a language the guide is not in: say so, with the signs that must not wait
-            return Reading(Reply(self.fill(tongue.reads_english), "fallback", buttons=self.topic_buttons(), id=f"language.{tongue.code}"))
+            return Reading(Reply(self.fill(tongue.reads_english), "fallback", buttons=self.main_buttons(), id=f"language.{tongue.code}"))
         if finding.asked:  # "could this be cancer?": the warning signs and when to see a doctor
             return Reading(self.entry_reply(self.content.entries[self.content.asked_answer]))
         return Reading(None, self.rank(finding.rest))
@@ -160,7 +164,7 @@ class Brain:
         line that the guide does not cover all of the question, and who can."""
         follow = tuple(Button(self.content.entries[f].label, ENTRY + f) for f in entry.follow_ups)
         kind = "smalltalk" if entry.topic == "smalltalk" else "answer"
-        extra_buttons = (self.menu_button(),) if kind == "answer" else self.topic_buttons()
+        extra_buttons = (self.menu_button(),) if kind == "answer" else self.main_buttons()
         text = entry.answer
         if partial:
             who = self.content.messages["partial_who"]
@@ -168,7 +172,7 @@ class Brain:
         return Reply(
             text=self.fill(text),
             kind=kind,
-            buttons=(*follow, *extra_buttons),
+            buttons=_distinct((*follow, *extra_buttons))[:MAX_BUTTONS],
             topic=entry.topic,
             id=entry.id,
             score=score,
@@ -193,13 +197,30 @@ class Brain:
 
     def fallback(self, score: float = 0.0, key: str = "fallback") -> Reply:
         """Not understood or out of scope: say what the bot can do and offer the topics."""
-        return Reply(text=self.fill(self.content.message(key)), kind="fallback", buttons=self.topic_buttons(), score=score)
+        return Reply(text=self.fill(self.content.message(key)), kind="fallback", buttons=self.main_buttons(), score=score)
 
-    def topic_buttons(self) -> tuple[Button, ...]:
-        """One button per topic, then triage."""
+    def main_buttons(self) -> tuple[Button, ...]:
+        """The short menu under a welcome or a fallback: the most asked topics, /triage, all topics."""
         labels = self.content.messages["topic_labels"]
-        buttons = [Button(label, TOPIC + topic) for topic, label in labels.items()]
-        return (*buttons, Button(self.content.message("start_triage"), "/triage"))
+        topics = tuple(Button(labels[t], TOPIC + t) for t in self.content.messages["menu_topics"])
+        return (*topics, self.triage_button(), Button(self.content.message("all_topics"), MENU))
+
+    def topic_buttons(self, page: int = 1) -> tuple[Button, ...]:
+        """Every topic, a page at a time so a phone shows them without scrolling; /triage first."""
+        labels = list(self.content.messages["topic_labels"].items())
+        pages = [labels[i : i + TOPICS_PER_PAGE] for i in range(0, len(labels), TOPICS_PER_PAGE)]
+        page = min(max(page, 1), len(pages))
+        buttons = [Button(label, TOPIC + topic) for topic, label in pages[page - 1]]
+        if page == 1:
+            buttons.insert(0, self.triage_button())
+        if page < len(pages):
+            buttons.append(Button(self.content.message("next_page"), f"{MENU}{page + 1}"))
+        if page > 1:
+            buttons.append(Button(self.content.message("previous_page"), f"{MENU}{page - 1}"))
+        return tuple(buttons)
+
+    def triage_button(self) -> Button:
+        return Button(self.content.message("start_triage"), "/triage")
 
     def menu_button(self) -> Button:
         return Button(self.content.message("more_topics"), MENU)
@@ -211,7 +232,7 @@ class Brain:
         return Reply(
             text=self.fill(self.content.message("topic_intro"), topic=html.escape(label, quote=False)),
             kind="answer",
-            buttons=(*buttons, self.menu_button()),
+            buttons=(*buttons[: MAX_BUTTONS - 1], self.menu_button()),
             topic=topic,
             score=100.0,
         )
@@ -225,6 +246,17 @@ class Brain:
             "crisis_line": s.crisis_line or self.content.message("default_crisis_line"),
         }
         return template.format_map(_Defaults({**numbers, **values}))
+
+
+def _distinct(buttons: tuple[Button, ...]) -> tuple[Button, ...]:
+    """The buttons without repeats (the same target or the same label)."""
+    seen: set[str] = set()
+    kept = []
+    for button in buttons:
+        if button.data not in seen and button.label not in seen:
+            kept.append(button)
+            seen.update((button.data, button.label))
+    return tuple(kept)
 
 
 class _Defaults(dict):

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 STRENGTH = 10.0
 #: Bump when the pipeline's steps change, so old artefacts are not loaded.
 VERSION = "1"
+#: Artefacts kept in the cache (a few content versions side by side, e.g. tests with other content).
+KEEP = 4
 
 
 def make_model() -> Pipeline:
@@ -121,6 +123,8 @@ def load_or_train(examples: Iterable[tuple[str, str]], normalize: Callable[[str]
         with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as handle:
             pickle.dump(classifier.model, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(handle.name, path)
+        for old in sorted(folder.glob("classifier-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]:
+            old.unlink(missing_ok=True)
     except OSError as exc:
         logger.warning("could not save the trained classifier in %s: %s", folder, exc.strerror)
     return classifier

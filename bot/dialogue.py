@@ -106,13 +106,14 @@ class Dialogue:
         if command == "cancel":
             state.pop("flow", None)
             self._save(user_id, state)
-            return [Reply(self.flow.texts["cancelled"], "answer", buttons=self.brain.topic_buttons())]
+            return [Reply(self.flow.texts["cancelled"], "answer", buttons=self.brain.main_buttons())]
         if command == "forget":
             self.store.delete(user_id)
             return [self.say("forgot")]
         if command in ("start", "help", "topics", "about", "privacy"):
             key = {"start": "welcome", "topics": "topics"}.get(command, command)
-            buttons = self.brain.topic_buttons() if command in ("start", "topics") else ()
+            menus = {"start": self.brain.main_buttons(), "topics": self.brain.topic_buttons()}
+            buttons = menus.get(command, ())
             if in_flow:
                 buttons = (Button(self.flow.texts["continue"], CONTINUE), *buttons)
             reply = replace(self.say(key), buttons=buttons)
@@ -126,8 +127,9 @@ class Dialogue:
         content = self.brain.content
         if data.startswith("/") and data[1:] in COMMANDS:
             return self._command(user_id, state, data[1:])
-        if data == MENU:
-            return [replace(self.say("topics"), buttons=self.brain.topic_buttons())]
+        if data.startswith(MENU) and data[len(MENU):] in ("", *map(str, range(1, 10))):
+            page = int(data[len(MENU):] or 1)
+            return [replace(self.say("topics"), buttons=self.brain.topic_buttons(page))]
         if data.startswith(TOPIC) and data[len(TOPIC):] in content.messages["topic_labels"]:
             return [self.brain.topic_menu(data[len(TOPIC):])]
         if data.startswith(ENTRY) and data[len(ENTRY):] in content.entries:
@@ -150,7 +152,7 @@ class Dialogue:
         expired = self.say("expired_button")
         if flow:
             return [expired, self._question(state)]
-        return [replace(expired, buttons=self.brain.topic_buttons())]
+        return [replace(expired, buttons=self.brain.main_buttons())]
 
     def _control(self, user_id: int, state: dict[str, Any], control: str) -> list[Reply]:
         if control == "cancel":

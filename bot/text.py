@@ -24,6 +24,8 @@ QUESTION = "?"
 MARKS = (SENTENCE_END, ",", QUESTION)
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
+#: "200mg", "3days": the number and its unit are two words.
+_NUMBER_UNIT = re.compile(r"(\d)([a-z]{2,})\b")
 _QUESTION_MARKS = re.compile(r"[?？¿][?？¿!.]*")
 _SENTENCE_PUNCT = re.compile(r"[.!;:\n]+")
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
@@ -119,7 +121,7 @@ def clean(text: str) -> str:
 
 def tokenize(text: str, language: Language) -> list[str]:
     """Words of the message with a sentence marker (`.`) where a sentence ends."""
-    text = language.rewrite_phrases(clean(text))
+    text = language.rewrite_phrases(_NUMBER_UNIT.sub(r"\1 \2", clean(text)))
     text = _QUESTION_MARKS.sub(f" {QUESTION} {SENTENCE_END} ", text)
     text = _SENTENCE_PUNCT.sub(f" {SENTENCE_END} ", text)
     text = text.replace(",", " , ")
