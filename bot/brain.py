@@ -28,6 +28,10 @@ CLARIFY_SCORE = 34.0
 MIN_COVERAGE = 0.65
 #: A message about back pain that places no entry this well gets the "tell me more" fallback.
 NEAREST_SCORE = 20.0
+#: A message of at most this many words may be a follow-up to the answer before it …
+FOLLOW_UP_WORDS = 6
+#: … read as one when an entry near the last answer scores at least this share of the best.
+FOLLOW_UP_SHARE = 0.5
 #: How many entries a "did you mean" offers.
 CLARIFY_CHOICES = 3
 #: At most this many buttons under one message: a phone shows them without scrolling.
@@ -57,6 +61,8 @@ class Reading:
 
     settled: Reply | None
     ranking: Ranking = field(default_factory=lambda: Ranking([], 0.0))
+    #: The message as read (spelling corrected, denied signs left out).
+    tokens: tuple[str, ...] = ()
 
 
 class Brain:
@@ -86,10 +92,19 @@ class Brain:
         """The urgent-care or crisis reply when `text` holds a warning sign, in any language read."""
         return self._safety(text)[0]
 
-    def answer(self, text: str) -> Reply:
-        """The reply to a free-text message: red-flag advice, an answer, a question back, or help."""
+    def answer(self, text: str, context: str | None = None) -> Reply:
+        """The reply to a free-text message: red-flag advice, an answer, a question back, or help.
+
+        `context` is the entry answered just before: a short follow-up with no topic of its own
+        ("for how long?", "and at night?") is read as a question about it.
+        """
         reading = self.read(text)
-        return reading.settled or self.decide(reading.ranking)
+        if reading.settled:
+            return reading.settled
+        previous = self.content.entries.get(context or "")
+        if previous and len(words_only(reading.tokens)) <= FOLLOW_UP_WORDS:
+            return self.decide(self._follow_up(reading, previous))
+        return self.decide(reading.ranking)
 
     def read(self, text: str) -> Reading:
         """Everything known about a message before the thresholds decide (the tuning script
@@ -101,7 +116,24 @@ class Brain:
             return Reading(Reply(self.fill(tongue.reads_english), "fallback", buttons=self.main_buttons(), id=f"language.{tongue.code}"))
         if finding.asked:  # "could this be cancer?": the warning signs and when to see a doctor
             return Reading(self.entry_reply(self.content.entries[self.content.asked_answer]))
-        return Reading(None, self.rank(finding.rest))
+        return Reading(None, self.rank(finding.rest), finding.rest)
+
+    def _follow_up(self, reading: Reading, previous: Entry) -> Ranking:
+        """A short message read against the answer before it: the best entry of that answer's topic
+        or follow-ups wins when it is nearly as good as the best of all ("for how long?" after the
+        ice answer: how to ice; "is heat good?" after the desk answer: heat, a topic of its own).
+        A message that places nowhere on its own ("is it safe?") is read together with the question
+        answered before."""
+        ranking = self.ranker.rank(reading.tokens, self.thresholds.blend, limit=len(self.content.entries))
+        placed = [c for c in ranking.candidates if c.entry is not OUT_OF_SCOPE]
+        related = [c for c in placed if c.entry.topic == previous.topic or c.entry.id in previous.follow_ups]
+        if placed and related and related[0].score >= FOLLOW_UP_SHARE * placed[0].score:
+            best = replace(related[0], score=max(related[0].score, placed[0].score))
+            return replace(ranking, candidates=[best], coverage=max(ranking.coverage, self.thresholds.coverage))
+        if placed and placed[0].score >= self.thresholds.answer:
+            return reading.ranking
+        together = self.rank((*self.detector.scan(previous.question).rest, *reading.tokens))
+        return together if together.candidates and together.candidates[0].entry.topic == previous.topic else reading.ranking
 
     def _safety(self, text: str) -> tuple[Reply | None, Finding, Tongue | None]:
         """The safety net first: English signs and signs written in another language together

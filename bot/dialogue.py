@@ -21,6 +21,8 @@ TRIAGE = "tr:"
 CONTROLS = ("back", "restart", "cancel")
 CONTINUE = TRIAGE + "continue"
 OUTCOME = "triage.outcome."
+#: How long the last answer is remembered for follow-ups ("and at night?"), in seconds.
+CONTEXT_SECONDS = 10 * 60
 COMMANDS = ("start", "help", "topics", "triage", "cancel", "about", "privacy", "forget")
 
 
@@ -94,7 +96,16 @@ class Dialogue:
             reply = self.brain.answer(stripped)
             lead = [reply] if reply.kind in ("answer", "smalltalk") else [self._plain(self.flow.texts["pick_a_button"])]
             return [*lead, self._question(state)]
-        return [self.brain.answer(stripped)]
+        reply = self.brain.answer(stripped, self._context(state))
+        if reply.kind == "answer" and reply.id in self.brain.content.entries:
+            state["last"] = {"id": reply.id, "updated": self.clock()}
+            self._save(user_id, state)
+        return [reply]
+
+    def _context(self, state: dict[str, Any]) -> str | None:
+        """The entry answered last, while a follow-up to it is still likely."""
+        last = state.get("last")
+        return last["id"] if last and self.clock() - float(last.get("updated", 0)) < CONTEXT_SECONDS else None
 
     def _command(self, user_id: int, state: dict[str, Any], command: str) -> list[Reply]:
         in_flow = bool(state.get("flow"))
@@ -133,6 +144,8 @@ class Dialogue:
         if data.startswith(TOPIC) and data[len(TOPIC):] in content.messages["topic_labels"]:
             return [self.brain.topic_menu(data[len(TOPIC):])]
         if data.startswith(ENTRY) and data[len(ENTRY):] in content.entries:
+            state["last"] = {"id": data[len(ENTRY):], "updated": self.clock()}
+            self._save(user_id, state)
             return [self.brain.entry_reply(content.entries[data[len(ENTRY):]])]
         flow, done = state.get("flow"), state.get("done")
         if flow and data == CONTINUE:
@@ -209,6 +222,9 @@ class Dialogue:
         state = self.store.load(user_id)
         if state.get("done") and self.flow.expired(state["done"], self.clock()):
             state.pop("done")
+            self._save(user_id, state)
+        if state.get("last") and self._context(state) is None:
+            state.pop("last")
             self._save(user_id, state)
         flow = state.get("flow")
         if flow and (flow.get("step") not in self.flow.steps or self.flow.expired(flow, self.clock())):
