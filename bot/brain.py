@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field, replace
 
-from bot.content import TIERS, Content, Entry, load
+from bot.content import TIERS, Content, Entry, Sign, load
 from bot.languages import Tongue, load_languages
 from bot.matching import OUT_OF_SCOPE, Matcher, Ranking
 from bot.ranking import Blend, Ranker
@@ -55,6 +55,14 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Alarm:
+    """The reply to a warning sign and the signs it answers."""
+
+    reply: Reply
+    signs: tuple[Sign, ...]
+
+
+@dataclass(frozen=True)
 class Reading:
     """A message read: a reply settled before matching (a red flag, another language, a question
     about a condition), or the ranked entries for the thresholds to decide on."""
@@ -90,7 +98,13 @@ class Brain:
 
     def alarm(self, text: str) -> Reply | None:
         """The urgent-care or crisis reply when `text` holds a warning sign, in any language read."""
-        return self._safety(text)[0]
+        found = self._safety(text)[0]
+        return found.reply if found else None
+
+    def signs(self, text: str) -> tuple[Reply | None, tuple[Sign, ...]]:
+        """`alarm`, with the signs it found (the triage records them as answers)."""
+        found = self._safety(text)[0]
+        return (found.reply, found.signs) if found else (None, ())
 
     def answer(self, text: str, context: str | None = None) -> Reply:
         """The reply to a free-text message: red-flag advice, an answer, a question back, or help.
@@ -111,7 +125,7 @@ class Brain:
         reads once and tries many thresholds)."""
         alarm, finding, tongue = self._safety(text)
         if alarm:
-            return Reading(alarm)
+            return Reading(alarm.reply)
         if tongue:  # a language the guide is not in: say so, with the signs that must not wait
             return Reading(Reply(self.fill(tongue.reads_english), "fallback", buttons=self.main_buttons(), id=f"language.{tongue.code}"))
         if finding.asked:  # "could this be cancer?": the warning signs and when to see a doctor
@@ -135,7 +149,7 @@ class Brain:
         together = self.rank((*self.detector.scan(previous.question).rest, *reading.tokens))
         return together if together.candidates and together.candidates[0].entry.topic == previous.topic else reading.ranking
 
-    def _safety(self, text: str) -> tuple[Reply | None, Finding, Tongue | None]:
+    def _safety(self, text: str) -> tuple[Alarm | None, Finding, Tongue | None]:
         """The safety net first: English signs and signs written in another language together
         (a Spanish "accidente de coche" must not stop at the English "accident"). The reply is in
         the message's language when it was told apart, else in English."""
@@ -146,7 +160,7 @@ class Brain:
         if signs:
             ordered = tuple(sorted(signs, key=lambda s: TIERS.index(s.tier)))
             speak = detected or (tongue if not finding else None)
-            return self.urgent(replace(finding, signs=ordered), speak), finding, speak
+            return Alarm(self.urgent(replace(finding, signs=ordered), speak), ordered), finding, speak
         return None, finding, detected
 
     def rank(self, tokens: tuple[str, ...]) -> Ranking:

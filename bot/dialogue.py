@@ -15,7 +15,7 @@ from bot.brain import ENTRY, MENU, TOPIC, Brain
 from bot.replies import Button, Reply
 from bot.storage import Store
 from bot.text import MAX_CHARS
-from bot.triage import Step
+from bot.triage import SCREENS, Step
 
 TRIAGE = "tr:"
 CONTROLS = ("back", "restart", "cancel")
@@ -79,10 +79,14 @@ class Dialogue:
         stripped = text.strip()
         # A command's name is not a symptom ("/cancel" is not "cancer"); its arguments are read.
         said = "".join(stripped.split(maxsplit=1)[1:]) if stripped.startswith("/") else text
-        alarm = self.brain.alarm(said)
+        alarm, signs = self.brain.signs(said)
         if alarm:
-            if state.get("flow"):
-                alarm = replace(alarm, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=state["flow"]["step"])
+            flow = state.get("flow")
+            if flow:  # recorded as answers: the outcome can never be below what was typed
+                self.flow.flag(flow, {s.id: s.tier for s in signs if s.tier in SCREENS})
+                self._save(user_id, state)
+                text = f"{alarm.text}\n\n{self.flow.texts['continue_after_alarm']}"
+                alarm = replace(alarm, text=text, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=flow["step"])
             return [alarm]
         if stripped.startswith("/"):
             command = stripped[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(stripped) > 1 else ""
@@ -94,7 +98,7 @@ class Dialogue:
             if choice:
                 return self._advance(user_id, state, choice.value)
             reply = self.brain.answer(stripped)
-            lead = [reply] if reply.kind in ("answer", "smalltalk") else [self._plain(self.flow.texts["pick_a_button"])]
+            lead = [reply] if reply.kind in ("answer", "smalltalk") else [self._plain(self.flow.texts["typed_hint"])]
             return [*lead, self._question(state)]
         reply = self.brain.answer(stripped, self._context(state))
         if reply.kind == "answer" and reply.id in self.brain.content.entries:
@@ -159,9 +163,11 @@ class Dialogue:
                 return self._advance(user_id, state, value)
             if flow["history"] and step_id == flow["history"][-1] and flow["answers"].get(step_id) == value:
                 return [self._question(state)]  # the same press again (its reply was lost): repeat, don't scold
+        if done and step_id == done["last"] and value == "back":
+            return self._reopen(user_id, state)
         if done and step_id == done["last"] and done["answers"].get(step_id) == value:
             # The last press again: the plan again if its reply may have been lost, else nothing new.
-            return [] if done.get("delivered") else [self._outcome(done["outcome"], done["answers"])]
+            return [] if done.get("delivered") else [self._outcome(done)]
         expired = self.say("expired_button")
         if flow:
             return [expired, self._question(state)]
@@ -184,10 +190,28 @@ class Dialogue:
             self._save(user_id, state)
             return [self._question(state)]
         flow = state.pop("flow")
-        # Kept until it expires, so a press repeated after a lost reply gets the plan again.
-        state["done"] = {"outcome": outcome, "answers": flow["answers"], "last": flow["history"][-1], "updated": self.clock()}
+        # Kept until it expires, so a press repeated after a lost reply gets the plan again, and
+        # Back can reopen the last question.
+        state["done"] = {
+            "outcome": outcome,
+            "answers": flow["answers"],
+            "history": flow["history"],
+            "flags": flow.get("flags", {}),
+            "last": flow["history"][-1],
+            "updated": self.clock(),
+        }
         self._save(user_id, state)
-        return [self._outcome(outcome, flow["answers"])]
+        return [self._outcome(state["done"])]
+
+    def _reopen(self, user_id: int, state: dict[str, Any]) -> list[Reply]:
+        """Back after the outcome: the last question again, its answer forgotten."""
+        done = state.pop("done")
+        answers = {k: v for k, v in done["answers"].items() if k != done["last"]}
+        state["flow"] = {"step": done["last"], "answers": answers, "history": done["history"][:-1], "updated": self.clock()}
+        if done.get("flags"):
+            state["flow"]["flags"] = done["flags"]
+        self._save(user_id, state)
+        return [self._question(state)]
 
     def _question(self, state: dict[str, Any], intro: bool = False) -> Reply:
         flow = state["flow"]
@@ -196,17 +220,27 @@ class Dialogue:
         labels = self.flow.texts["controls"]
         controls = [c for c in CONTROLS if c != "back" or flow["history"]]
         buttons += [Button(labels[c], f"{TRIAGE}{step.id}:{c}") for c in controls]
-        text = f"{self.flow.texts['intro'].strip()}\n\n{step.question}" if intro else step.question
+        text = f"{self.flow.progress(step.id)}\n{step.question}"
+        if intro:
+            screens = len(self.flow.screens)
+            counts = {"screens": str(screens), "questions": str(len(self.flow.order) - screens)}
+            text = f"{self.flow.texts['intro'].strip().format(**counts)}\n\n{text}"
         return Reply(text, "answer", buttons=tuple(buttons), id=f"triage.{step.id}", score=100.0, state=step.id)
 
-    def _outcome(self, outcome: str, answers: dict[str, str]) -> Reply:
+    def _outcome(self, done: dict[str, Any]) -> Reply:
+        outcome, answers = done["outcome"], done["answers"]
         parts = [self.flow.outcomes[outcome]]
-        if outcome in ("soon", "self_care"):
-            parts.append("\n".join(self.flow.plan_for(answers)))
+        finished = all(s in answers for s in self.flow.order)  # went on to the end after a typed sign
+        if outcome in ("soon", "self_care") or finished:
+            parts.append("\n".join(self.flow.plan_for(answers, outcome)))
         parts.append(self.flow.texts["read_back_title"] + "\n" + "\n".join(self.flow.read_back(answers)))
-        parts.append(self.flow.texts["restart_hint"])
         urgency = outcome if outcome in ("emergency", "urgent") else None
-        buttons = (Button(self.flow.texts["controls"]["restart"], "/triage"), self.brain.menu_button())
+        labels = self.flow.texts["controls"]
+        buttons = (
+            Button(labels["back"], f"{TRIAGE}{done['last']}:back"),
+            Button(labels["restart"], "/triage"),
+            self.brain.menu_button(),
+        )
         return Reply(
             self.brain.fill("\n\n".join(parts)),
             "urgent" if urgency else "answer",

@@ -35,6 +35,8 @@ class Step:
     summary: str
     choices: tuple[Choice, ...]
     screen: str | None
+    #: Warning signs (ids of intents/red_flags.yaml) that answer this screen "yes" when typed.
+    signs: tuple[str, ...] = ()
 
     def choice(self, value: str) -> Choice | None:
         return next((c for c in self.choices if c.value == value), None)
@@ -52,6 +54,21 @@ def holds(condition: Condition, answers: dict[str, str]) -> bool:
 class PlanItem:
     text: str
     when: Condition
+    unless: Condition | None = None
+    outcomes: tuple[str, ...] = OUTCOMES
+
+    def fits(self, answers: dict[str, str], outcome: str) -> bool:
+        return outcome in self.outcomes and holds(self.when, answers) and not (self.unless and holds(self.unless, answers))
+
+
+@dataclass(frozen=True)
+class Implied:
+    """A set of answers that is itself a warning sign ("severe" and "getting worse"), so the
+    flow and a typed message place it in the same tier: the sign's, from red_flags.yaml."""
+
+    when: Condition
+    sign: str
+    tier: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,11 @@ class Flow:
     plan: tuple[PlanItem, ...]
     aliases: dict[str, tuple[str, ...]]
     texts: dict[str, Any]
+    implies: tuple[Implied, ...] = ()
+
+    @property
+    def screens(self) -> tuple[str, ...]:
+        return tuple(s for s in self.order if self.steps[s].screen)
 
     # -- moving along --------------------------------------------------------------------
 
@@ -73,20 +95,36 @@ class Flow:
         return {"step": self.order[0], "answers": {}, "history": [], "updated": now}
 
     def answer(self, state: dict[str, Any], value: str, now: float) -> str | None:
-        """Record an answer to the current step; return the outcome when the flow ends."""
+        """Record an answer to the current step; return the outcome when the flow ends.
+
+        A screening Yes or Not sure ends the flow at once, unless the user already heard the
+        urgent advice for a sign they typed and chose to go on for the self-care part."""
         step = self.steps[state["step"]]
         state["answers"][step.id] = value
         state["history"].append(step.id)
         state["updated"] = now
-        if step.screen and value in ("yes", "unsure"):
+        if step.screen and value in ("yes", "unsure") and not state.get("flags"):
             state["step"] = None
             return step.screen
-        position = self.order.index(step.id)
-        if position + 1 < len(self.order):
-            state["step"] = self.order[position + 1]
+        following = [s for s in self.order[self.order.index(step.id) + 1 :] if s not in state["answers"]]
+        if following:
+            state["step"] = following[0]
             return None
         state["step"] = None
-        return self.outcome(state["answers"])
+        return self.outcome(state["answers"], state.get("flags", {}))
+
+    def flag(self, state: dict[str, Any], signs: dict[str, str]) -> None:
+        """Warning signs typed mid-flow ({sign id: tier}) become answers: the screen they belong to
+        is answered Yes, and the outcome can never be below their tier."""
+        state.setdefault("flags", {}).update(signs)
+        for step_id in self.screens:
+            if set(self.steps[step_id].signs) & set(signs) and state["answers"].get(step_id) != "yes":
+                state["answers"][step_id] = "yes"
+                if step_id not in state["history"]:
+                    state["history"].append(step_id)
+        if state["step"] in state["answers"]:
+            later = [s for s in self.order if s not in state["answers"]]
+            state["step"] = later[0] if later else state["step"]
 
     def back(self, state: dict[str, Any], now: float) -> None:
         """Go back one step, forgetting that step's answer."""
@@ -96,22 +134,45 @@ class Flow:
             state["step"] = previous
         state["updated"] = now
 
-    def outcome(self, answers: dict[str, str]) -> str:
-        """`soon` when one of its sets of answers holds, else `self_care` (screens end earlier)."""
+    def outcome(self, answers: dict[str, str], flags: dict[str, str] | None = None) -> str:
+        """The most urgent of: a screen answered Yes or Not sure, a typed sign, a set of answers
+        that is a sign; else `soon` when one of its sets of answers holds, else `self_care`."""
+        tiers = {self.steps[s].screen for s, v in answers.items() if s in self.steps and self.steps[s].screen and v in ("yes", "unsure")}
+        tiers |= set((flags or {}).values())
+        tiers |= {rule.tier for rule in self.implies if holds(rule.when, answers)}
+        for tier in SCREENS:
+            if tier in tiers:
+                return tier
         return "soon" if any(holds(rule, answers) for rule in self.soon_when) else "self_care"
 
-    def plan_for(self, answers: dict[str, str]) -> list[str]:
-        return [item.text for item in self.plan if holds(item.when, answers)]
+    def plan_for(self, answers: dict[str, str], outcome: str) -> list[str]:
+        return [item.text for item in self.plan if item.fits(answers, outcome)]
 
     def read_back(self, answers: dict[str, str]) -> list[str]:
-        """What the user said, in order, including every "No"."""
+        """What the user said, short: the warning signs said yes or not sure to, how many were No,
+        and the answers about the spasm on one line."""
+        texts = self.texts["read_back"]
+        flagged = [s for s in self.screens if answers.get(s) in ("yes", "unsure")]
         lines = []
-        for step_id in self.order:
-            if step_id in answers:
-                step = self.steps[step_id]
-                choice = step.choice(answers[step_id])
-                lines.append(f"• {step.summary}: {choice.label if choice else answers[step_id]}")
+        for step_id in flagged:
+            choice = self.steps[step_id].choice(answers[step_id])
+            lines.append(f"• {self.steps[step_id].summary}: {choice.label if choice else answers[step_id]}")
+        denied = sum(answers.get(s) == "no" for s in self.screens)
+        if denied:
+            key = "all_no" if denied == len(self.screens) else "other_no"
+            lines.append("• " + texts[key].format(count=denied))
+        shape = [self.steps[s].choice(answers[s]) for s in self.order if not self.steps[s].screen and s in answers]
+        if shape:
+            lines.append("• " + " · ".join(c.label for c in shape if c))
         return lines
+
+    def progress(self, step_id: str) -> str:
+        """"Safety check 3 of 14", or "Question 2 of 6" for the questions about the spasm."""
+        screens = self.screens
+        if step_id in screens:
+            return self.texts["progress_screen"].format(n=screens.index(step_id) + 1, total=len(screens))
+        rest = [s for s in self.order if s not in screens]
+        return self.texts["progress_plan"].format(n=rest.index(step_id) + 1, total=len(rest))
 
     def typed_choice(self, step: Step, text: str) -> Choice | None:
         """The choice a typed answer means: its number, its label, or an alias ("yep", "nope")."""
@@ -156,7 +217,7 @@ def _condition(raw: Any, where: str, steps: dict[str, Step]) -> Condition:
     return out
 
 
-def validate(data: Any, name: str) -> Flow:
+def validate(data: Any, name: str, tiers: dict[str, str]) -> Flow:
     """Check the flow file and build the Flow; a problem names the file and the step."""
     if not isinstance(data, dict):
         _fail(name, "must be a mapping with steps, outcomes and plan")
@@ -186,7 +247,10 @@ def validate(data: Any, name: str) -> Flow:
         for key in ("question", "summary"):
             if not isinstance(raw.get(key), str) or not raw[key].strip():
                 _fail(where, f"'{key}' must be a non-empty text")
-        steps[raw["id"]] = Step(raw["id"], raw["question"].strip(), raw["summary"], tuple(choices), screen)
+        signs = raw.get("signs") or []
+        if not isinstance(signs, list) or any(sign not in tiers for sign in signs):
+            _fail(where, f"'signs' must list sign ids of intents/red_flags.yaml, has {signs!r}")
+        steps[raw["id"]] = Step(raw["id"], raw["question"].strip(), raw["summary"], tuple(choices), screen, tuple(signs))
     if not steps:
         _fail(name, "no steps")
     outcomes_raw = data.get("outcomes") or {}
@@ -198,9 +262,21 @@ def validate(data: Any, name: str) -> Flow:
         where = f"{name}, plan item {i + 1}"
         if not isinstance(raw, dict) or not isinstance(raw.get("text"), str) or not raw.get("source"):
             _fail(where, "needs 'text' and 'source'")
-        plan.append(PlanItem(raw["text"], _condition(raw.get("when") or {}, where, steps)))
-    texts = {k: v for k, v in data.items() if k not in ("steps", "outcomes", "plan", "answer_sets", "aliases")}
-    for key in ("intro", "expired", "cancelled", "pick_a_button", "continue", "restart_hint", "read_back_title", "controls"):
+        unless = _condition(raw["unless"], where, steps) if raw.get("unless") else None
+        outcomes = tuple(raw.get("outcomes") or OUTCOMES)
+        if not set(outcomes) <= set(OUTCOMES):
+            _fail(where, f"'outcomes' must be some of {OUTCOMES}")
+        plan.append(PlanItem(raw["text"], _condition(raw.get("when") or {}, where, steps), unless, outcomes))
+    implies = []
+    for i, raw in enumerate(data.get("implies") or []):
+        where = f"{name}, implies {i + 1}"
+        if not isinstance(raw, dict) or raw.get("sign") not in tiers:
+            _fail(where, "needs 'when' and a 'sign' id of intents/red_flags.yaml")
+        implies.append(Implied(_condition(raw.get("when"), where, steps), raw["sign"], tiers[raw["sign"]]))
+    texts = {k: v for k, v in data.items() if k not in ("steps", "outcomes", "plan", "answer_sets", "aliases", "implies")}
+    required = ("intro", "expired", "cancelled", "continue", "continue_after_alarm",
+                "read_back_title", "read_back", "progress_screen", "progress_plan", "typed_hint", "controls")
+    for key in required:
         if key not in texts:
             _fail(name, f"missing '{key}'")
     aliases = {str(k): tuple(str(a) for a in v) for k, v in (data.get("aliases") or {}).items()}
@@ -212,4 +288,5 @@ def validate(data: Any, name: str) -> Flow:
         plan=tuple(plan),
         aliases=aliases,
         texts=texts,
+        implies=tuple(implies),
     )
