@@ -184,14 +184,14 @@ class Brain:
         )
         if off_topic:
             if ranking.about_subject and top and top.score >= t.nearest:
-                return self.entry_reply(top.entry, top.score, partial=True)
+                return self.entry_reply(top.entry, top.score, partial=True, yes_no=ranking.yes_no)
             key = "fallback_back_pain" if ranking.about_subject else "fallback"
             return self.fallback(top.score if top else 0.0, key)
         assert top is not None
         rivals = [c for c in candidates[1:] if top.score - c.score < t.margin and c.entry.topic != top.entry.topic]
         close = [c for c in candidates if top.score - c.score < 2 * t.margin + max(0.0, t.answer - top.score)]
         if (top.score >= t.answer and not rivals) or len(close) < 2:
-            return self.entry_reply(top.entry, top.score)
+            return self.entry_reply(top.entry, top.score, yes_no=ranking.yes_no)
         choices = close[:CLARIFY_CHOICES]
         buttons = tuple(Button(c.entry.label, ENTRY + c.entry.id) for c in choices)
         return Reply(
@@ -205,13 +205,18 @@ class Brain:
 
     # -- reply builders -------------------------------------------------------------------
 
-    def entry_reply(self, entry: Entry, score: float = 100.0, partial: bool = False) -> Reply:
+    def entry_reply(self, entry: Entry, score: float = 100.0, partial: bool = False, yes_no: bool | None = None) -> Reply:
         """An entry's answer with its follow-up questions as buttons; `partial` adds one honest
-        line that the guide does not cover all of the question, and who can."""
+        line that the guide does not cover all of the question, and who can. The answer opens
+        with its "Yes."/"It can." lead only for a yes/no question (by default, its own question)."""
         follow = tuple(Button(self.content.entries[f].label, ENTRY + f) for f in entry.follow_ups)
         kind = "smalltalk" if entry.topic == "smalltalk" else "answer"
         extra_buttons = (self.menu_button(),) if kind == "answer" else self.main_buttons()
         text = entry.answer
+        if yes_no is None:
+            yes_no = self.content.language.yes_no(tokenize(entry.question, self.content.language))
+        if entry.lead and yes_no:
+            text = f"{entry.lead} {text}"
         if partial:
             who = self.content.messages["partial_who"]
             text = f"{text.rstrip()}\n\n{self.content.message('partial_answer', who=who.get(entry.topic, who['default']))}"

@@ -53,6 +53,8 @@ class Entry:
     source: str
     follow_ups: tuple[str, ...]
     file: str
+    #: The opening for a yes/no question ("It can."); other questions get the answer without it.
+    lead: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ def _entry(raw: Any, file: Path, index: int, topic: str | None, minimum: int) ->
         source=_text(raw, "source", where),
         follow_ups=tuple(follow_ups),
         file=file.name,
+        lead=str(raw.get("lead") or "").strip(),
     )
 
 
@@ -247,7 +250,7 @@ def _load_language(path: Path) -> Language:
     for key in ("phrases", "words"):
         _require(isinstance(data.get(key), dict), path.name, f"'{key}' must be a mapping")
     required = ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")
-    optional = ("condition_cues", "condition_owners", "question_words", "subject_words")
+    optional = ("condition_cues", "condition_owners", "question_words", "subject_words", "yes_no_words")
     lists = {key: data.get(key) for key in required} | {key: data.get(key, []) for key in optional}
     for key, value in lists.items():
         _require(isinstance(value, list), path.name, f"'{key}' must be a list")
@@ -266,6 +269,7 @@ def _load_language(path: Path) -> Language:
         condition_owners=tuple(map(str, lists["condition_owners"])),
         question_words=frozenset(map(str, lists["question_words"])),
         subject_words=tuple(map(str, lists["subject_words"])),
+        yes_no_words=frozenset(map(str, lists["yes_no_words"])),
     )
 
 

@@ -62,6 +62,8 @@ class Ranking:
     coverage: float
     #: Whether the message talks about back pain at all (set by `ranking.Ranker`).
     about_subject: bool = False
+    #: Whether the message asks a yes/no question (set by `ranking.Ranker`).
+    yes_no: bool = False
 
 
 class Matcher:

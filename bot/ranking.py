@@ -81,7 +81,7 @@ class Ranker:
                 p = float(reading[self.classifier.labels.index(entry_id)]) if entry_id in self.classifier.labels else 0.0
                 blended[entry_id] = Candidate(found.entry, blend.classifier * 100 * p + (1 - blend.classifier) * found.score, found.share)
         ranked = sorted(blended.values(), key=lambda c: -c.score)[:limit]
-        return Ranking(ranked, lexical.coverage, self.about_subject(whole))
+        return Ranking(ranked, lexical.coverage, self.about_subject(whole), self._language.yes_no(self._question(tokens)))
 
     def sentences(self, tokens: Sequence[str]) -> list[tuple[str, bool]]:
         """Each sentence as the classifier reads it, and whether it asks something."""
@@ -101,6 +101,20 @@ class Ranker:
             else:
                 words.append(token)
         return found[:MAX_SENTENCES]
+
+    @staticmethod
+    def _question(tokens: Sequence[str]) -> list[str]:
+        """The words of the last sentence that asks something (of all of them if none does)."""
+        sentences: list[list[str]] = [[]]
+        asked: list[str] = []
+        for token in tokens:
+            if token == QUESTION:
+                asked = sentences[-1]
+            elif token == SENTENCE_END:
+                sentences.append([])
+            else:
+                sentences[-1].append(token)
+        return asked or [t for s in sentences for t in s]
 
     def about_subject(self, normalized: str) -> bool:
         """Whether the message talks about back pain at all (then it never gets "off topic")."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,6 +55,13 @@ class Language:
     question_words: frozenset[str] = frozenset()
     #: Words that show a message is about back pain (read like a message: phrases allowed).
     subject_words: tuple[str, ...] = ()
+    #: First words of a yes/no question.
+    yes_no_words: frozenset[str] = frozenset()
+
+    def yes_no(self, tokens: Sequence[str]) -> bool:
+        """Whether the words ask a yes/no question ("can yoga help?", not "ice or heat?")."""
+        words = [t for t in tokens if t not in MARKS]
+        return bool(words) and words[0] in self.yes_no_words and "or" not in words
 
     def __post_init__(self) -> None:
         keys = sorted(self.phrases, key=len, reverse=True)

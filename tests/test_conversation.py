@@ -68,3 +68,9 @@ def test_did_you_mean_always_offers_two_real_choices(brain: Brain) -> None:
             reply = brain.answer(str(item["q"]))
             if reply.kind == "clarify":
                 assert len([b for b in reply.buttons if b.data.startswith(ENTRY)]) >= 2, item["q"]
+
+
+def test_an_answer_opens_with_yes_only_for_a_yes_no_question(brain: Brain) -> None:
+    assert brain.answer("can yoga help my back spasms").text.startswith("It can.")
+    assert not brain.answer("how does yoga help back spasms").text.startswith("It can.")
+    assert not brain.answer("should i stay in bed or go to work").text.startswith("Yes")
