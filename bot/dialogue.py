@@ -50,6 +50,27 @@ class Dialogue:
         state, notes = self._load(user_id)
         return notes + self._button(user_id, state, data or "")
 
+    def handle_group_text(self, text: str, bot_username: str) -> list[Reply]:
+        """A message addressed to the bot in a group chat. Health stays private: a warning sign is
+        answered at once, where it was written; everything else gets a button that opens a
+        private chat (/triage starts there by itself)."""
+        alarm = self.brain.alarm(text)
+        if alarm:
+            return [alarm]
+        command = text.strip()[1:].split(maxsplit=1)[0].split("@")[0].lower() if text.strip().startswith("/") else ""
+        start = "triage" if command == "triage" else "group"
+        button = Button(self.brain.content.message("open_private"), f"/start {start}", url=f"https://t.me/{bot_username}?start={start}")
+        return [replace(self.say("group_private"), buttons=(button,))]
+
+    def handle_edit(self, user_id: int, text: str) -> list[Reply]:
+        """An edited message: a warning sign it adds is answered (and recorded mid-flow); an edit
+        mid-flow otherwise gets a note that the answer was taken and Back changes it."""
+        state, notes = self._load(user_id)
+        alarm = self._alarm(user_id, state, text)
+        if alarm:
+            return [*notes, alarm]
+        return [*notes, self.say("edited_answer")] if state.get("flow") else notes
+
     def handle_unreadable(self, user_id: int) -> list[Reply]:
         """A sticker, photo, voice note…: say what the bot can read, and mid-flow ask again."""
         replies = [self.say("non_text")]
@@ -79,17 +100,14 @@ class Dialogue:
         stripped = text.strip()
         # A command's name is not a symptom ("/cancel" is not "cancer"); its arguments are read.
         said = "".join(stripped.split(maxsplit=1)[1:]) if stripped.startswith("/") else text
-        alarm, signs = self.brain.signs(said)
+        alarm = self._alarm(user_id, state, said)
         if alarm:
-            flow = state.get("flow")
-            if flow:  # recorded as answers: the outcome can never be below what was typed
-                self.flow.flag(flow, {s.id: s.tier for s in signs if s.tier in SCREENS})
-                self._save(user_id, state)
-                text = f"{alarm.text}\n\n{self.flow.texts['continue_after_alarm']}"
-                alarm = replace(alarm, text=text, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=flow["step"])
             return [alarm]
         if stripped.startswith("/"):
-            command = stripped[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(stripped) > 1 else ""
+            command, _, argument = stripped[1:].partition(" ")
+            command = command.split("@")[0].lower()
+            if command == "start" and argument.strip() == "triage":  # the deep link from a group
+                command = "triage"
             return self._command(user_id, state, command)
         flow = state.get("flow")
         if flow:
@@ -110,6 +128,18 @@ class Dialogue:
         """The entry answered last, while a follow-up to it is still likely."""
         last = state.get("last")
         return last["id"] if last and self.clock() - float(last.get("updated", 0)) < CONTEXT_SECONDS else None
+
+    def _alarm(self, user_id: int, state: dict[str, Any], text: str) -> Reply | None:
+        """The warning-sign reply, if any. Mid-flow the signs are recorded as answers (the outcome
+        can never be below them) and the questions can go on afterwards."""
+        alarm, signs = self.brain.signs(text)
+        flow = state.get("flow")
+        if not alarm or not flow:
+            return alarm
+        self.flow.flag(flow, {s.id: s.tier for s in signs if s.tier in SCREENS})
+        self._save(user_id, state)
+        text = f"{alarm.text}\n\n{self.flow.texts['continue_after_alarm']}"
+        return replace(alarm, text=text, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=flow["step"])
 
     def _command(self, user_id: int, state: dict[str, Any], command: str) -> list[Reply]:
         in_flow = bool(state.get("flow"))

@@ -44,8 +44,9 @@ class ReplyBot(ExtBot[None]):
     and the error types (BadRequest, Forbidden, NetworkError…) are exactly the library's.
     """
 
-    async def send_text(self, chat_id: int, text: str, parse_mode: str | None, markup: Markup | None) -> None:
-        await self._post("sendMessage", {"chat_id": chat_id, "text": text, "parse_mode": parse_mode, "reply_markup": markup})
+    async def send_text(self, chat_id: int, text: str, parse_mode: str | None, markup: Markup | None, thread: int | None = None) -> None:
+        where = {"chat_id": chat_id} | ({"message_thread_id": thread} if thread else {})
+        await self._post("sendMessage", {**where, "text": text, "parse_mode": parse_mode, "reply_markup": markup})
 
     async def edit_text(self, message: MaybeInaccessibleMessage, text: str, parse_mode: str | None, markup: Markup | None) -> None:
         where = {"chat_id": message.chat.id, "message_id": message.message_id}
@@ -75,7 +76,7 @@ def keyboard(buttons: tuple[Button, ...]) -> Markup | None:
         if len(button.data.encode()) > MAX_CALLBACK_BYTES:
             logger.warning("button data over 64 bytes dropped")
             continue
-        item = {"text": button.label, "callback_data": button.data}
+        item = {"text": button.label, "url": button.url} if button.url else {"text": button.label, "callback_data": button.data}
         if rows and len(button.label) <= SHORT_LABEL and all(len(b["text"]) <= SHORT_LABEL for b in rows[-1]) and len(rows[-1]) < 3:
             rows[-1].append(item)
         else:
@@ -113,12 +114,13 @@ async def retrying(call: Callable[[str, str | None], Awaitable[object]], text: s
             await asyncio.sleep(SEND_BACKOFF * 2**attempt)
 
 
-async def send_replies(bot: ReplyBot, chat_id: int, replies: Sequence[Reply]) -> None:
-    """Send the replies as one message (split only above Telegram's length limit)."""
+async def send_replies(bot: ReplyBot, chat_id: int, replies: Sequence[Reply], thread: int | None = None) -> None:
+    """Send the replies as one message (split only above Telegram's length limit), in the forum
+    topic (`thread`) the user wrote in."""
     reply = merge(replies)
     if reply is None:
         return
     parts = split_text(reply.text)
     for i, part in enumerate(parts):
         markup = keyboard(reply.buttons) if i == len(parts) - 1 else None
-        await retrying(partial(bot.send_text, chat_id, markup=markup), part)
+        await retrying(partial(bot.send_text, chat_id, markup=markup, thread=thread), part)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 _TAGS = re.compile(r"</?(?:b|i|u|s|code|pre|a)(?:\s[^>]*)?>")
@@ -17,10 +17,15 @@ def plain(text: str) -> str:
 
 @dataclass(frozen=True)
 class Button:
-    """A choice offered with a reply; `data` comes back when it is pressed (≤ 64 bytes)."""
+    """A choice offered with a reply; `data` comes back when it is pressed (≤ 64 bytes). A button
+    with a `url` opens that link instead (a private chat with the bot, from a group)."""
 
     label: str
     data: str
+    url: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"label": self.label, "data": self.data} | ({"url": self.url} if self.url else {})
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Reply:
             score=round(self.score, 1),
             urgency=self.urgency,
             text=plain(self.text),
-            buttons=[asdict(b) for b in self.buttons],
+            buttons=[b.to_json() for b in self.buttons],
             state=self.state,
         )
         return data

@@ -49,22 +49,19 @@ logger = logging.getLogger(__name__)
 
 #: Updates handled at once (different users; one user's updates always run in order).
 CONCURRENT_UPDATES = 256
-COMMAND_HELP = {
-    "start": "Welcome and topics",
-    "triage": "A few questions, then your self-care plan",
-    "topics": "Everything I can tell you about",
-    "help": "How to use this bot",
-    "cancel": "Stop the current questions",
-    "about": "Where my information comes from",
-    "privacy": "What I keep about you",
-    "forget": "Delete everything I keep about you",
-}
 
 
 async def reply_to(update: Update, context: ContextTypes.DEFAULT_TYPE, replies: Sequence[Reply]) -> None:
-    """Send the replies to the update's chat as one message."""
+    """Send the replies to the update's chat as one message, in the user's forum topic if any."""
+    message = update.effective_message
+    thread = message.message_thread_id if message is not None and message.is_topic_message else None
     if update.effective_chat is not None:
-        await send_replies(_bot(context), update.effective_chat.id, replies)
+        await send_replies(_bot(context), update.effective_chat.id, replies, thread)
+
+
+def _commands(context: ContextTypes.DEFAULT_TYPE) -> dict[str, str]:
+    """The command menu of messages.yaml: name → description."""
+    return _dialogue(context).brain.content.messages["commands"]
 
 
 def _bot(context: ContextTypes.DEFAULT_TYPE) -> ReplyBot:
@@ -94,7 +91,7 @@ def redact_in_logs(secret: str) -> None:
         logging.setLogRecordFactory(factory)
 
 
-def _addressed_text(update: Update, username: str) -> str | None:
+def _addressed_text(update: Update, username: str, commands: dict[str, str]) -> str | None:
     """In a group: the text when it mentions or replies to the bot, or is a command; else None."""
     message = update.effective_message
     if message is None or message.text is None:
@@ -109,7 +106,7 @@ def _addressed_text(update: Update, username: str) -> str | None:
         if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
             name, _, target = value[1:].partition("@")
             # "/help@thisbot", or one of this bot's commands; other bots' commands are not ours.
-            if target.lower() == username.lower() or (not target and name.lower() in COMMAND_HELP):
+            if target.lower() == username.lower() or (not target and name.lower() in commands):
                 return text
     return None
 
@@ -120,11 +117,12 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or user is None or chat is None or message.text is None:
         return
     text: str | None = message.text
-    if chat.type != ChatType.PRIVATE:
-        text = _addressed_text(update, context.bot.username)
-        if text is None:
-            return
     dialogue, guard = _dialogue(context), _guard(context)
+    if chat.type != ChatType.PRIVATE:
+        text = _addressed_text(update, context.bot.username, _commands(context))
+        if text is not None:  # a warning sign is answered where it was written; the rest in private
+            await reply_to(update, context, dialogue.handle_group_text(text, context.bot.username))
+        return
     async with guard.lock(user.id):
         if guard.flooding(user.id):
             # Throttled, but a warning sign is still answered.
@@ -142,13 +140,13 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An edited message is only answered when the edit adds a warning sign."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None or not message.text:
+    """An edited message: a warning sign it adds is answered; mid-flow, a note that the answer was
+    already taken and Back changes it."""
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or not message.text or chat is None or chat.type != ChatType.PRIVATE:
         return
-    alarm = _dialogue(context).brain.alarm(message.text)
-    if alarm and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
-        await reply_to(update, context, [alarm])
+    async with _guard(context).lock(user.id):
+        await reply_to(update, context, _dialogue(context).handle_edit(user.id, message.text))
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -236,7 +234,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _post_init(application: Application) -> None:
     """Register the command menu, so Telegram shows it."""
-    await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMAND_HELP.items()])
+    commands = application.bot_data["dialogue"].brain.content.messages["commands"]
+    await application.bot.set_my_commands([BotCommand(c, d) for c, d in commands.items()])
 
 
 def _requests(http: str, timeout: float | None) -> tuple[BaseRequest, BaseRequest]:

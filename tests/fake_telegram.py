@@ -81,9 +81,10 @@ class FakeTelegram:
             return self._next_message
 
     def send_text(self, user_id: int, text: str, chat_id: int | None = None, chat_type: str = "private",
-                  reply_to_bot: bool = False, edited: bool = False) -> int:
-        """A user types `text`; a leading /command carries its bot_command entity, as Telegram's do."""
-        chat = {"id": chat_id or user_id, "type": chat_type}
+                  reply_to_bot: bool = False, edited: bool = False, thread: int | None = None) -> int:
+        """A user types `text`; a leading /command carries its bot_command entity, as Telegram's do.
+        `thread`: the forum topic of a supergroup it is written in."""
+        chat: dict[str, Any] = {"id": chat_id or user_id, "type": chat_type}
         if chat_type != "private":
             chat["title"] = "Back pain group"
         message: dict[str, Any] = {
@@ -105,6 +106,9 @@ class FakeTelegram:
             message["reply_to_message"] = {"message_id": 1, "date": int(time.time()), "chat": chat, "from": BOT, "text": "earlier"}
         if edited:
             message["edit_date"] = int(time.time())
+        if thread:
+            chat["is_forum"] = True
+            message.update(message_thread_id=thread, is_topic_message=True)
         return self._push({"edited_message" if edited else "message": message})
 
     def send_other(self, user_id: int, kind: str) -> int:

@@ -89,7 +89,7 @@ async def test_triage_self_care_plan_reads_back_answers(running: RunningBot, fak
     outcome = await _triage(fake, 7013, [*SCREEN_NO, "lower", "today", "mild", "lifting", "nothing", "better"])
     text = outcome["text"]
     assert "15–20 minutes" in text and "72 hours" in text, "ice in the first 72 hours"
-    assert "new trouble passing urine: No" in text, "the read-back includes what they said no to"
+    assert "No to all 14 warning signs" in text, "the read-back says what they said no to, in one line"
 
 
 async def test_the_library_default_transport_works_too(brain, fake: FakeTelegram, tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ async def test_back_start_over_and_cancel(running: RunningBot, fake: FakeTelegra
     first = (await _wait(fake, user, 1))[-1]
     fake.press(user, "tr:urine:no")
     second = (await _wait(fake, user, 2))[-1]
-    assert "leaked" in second["text"]
+    assert "begun leaking" in second["text"]
     fake.press(user, "tr:leaking:back")
     again = (await _wait(fake, user, 3))[-1]
     assert again["text"] == first["text"].split("\n\n")[-1]
@@ -135,7 +135,7 @@ async def test_expired_button_gets_polite_reply_and_current_question(running: Ru
     await _first_answer(fake, user)
     fake.press(user, "tr:urine:yes")  # another button of the old, answered question
     reply = (await _wait(fake, user, 3))[2]
-    assert "expired" in reply["text"] and "leaked" in reply["text"], "one message: the note and the current question"
+    assert "expired" in reply["text"] and "begun leaking" in reply["text"], "one message: the note and the current question"
     assert any(b["callback_data"].startswith("tr:leaking:") for b in _buttons(reply))
     assert len(fake.calls_to("answerCallbackQuery")) >= 2, "every press is answered"
     assert fake.calls_to("editMessageText") or fake.calls_to("editMessageReplyMarkup"), "the pressed buttons are replaced or removed"
@@ -144,7 +144,7 @@ async def test_expired_button_gets_polite_reply_and_current_question(running: Ru
 async def test_a_triage_answer_turns_the_pressed_question_into_the_next(running: RunningBot, fake: FakeTelegram) -> None:
     await _first_answer(fake, 7023)
     edits = fake.calls_to("editMessageText")
-    assert edits and "leaked" in edits[-1]["text"], "the next question replaces the pressed one"
+    assert edits and "begun leaking" in edits[-1]["text"], "the next question replaces the pressed one"
     assert len([m for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == 7023]) == 1
 
 
@@ -165,7 +165,7 @@ async def test_the_same_press_repeated_repeats_the_question_without_a_scolding(r
     await _first_answer(fake, user)
     fake.press(user, "tr:urine:no")  # as after a reply lost in transit
     reply = (await _wait(fake, user, 3))[2]
-    assert "expired" not in reply["text"] and "leaked" in reply["text"]
+    assert "expired" not in reply["text"] and "begun leaking" in reply["text"]
     assert running.dialogue.current_step(user) == "leaking"
 
 
@@ -189,14 +189,46 @@ async def test_forget_deletes_every_row(running: RunningBot, fake: FakeTelegram)
     assert db.execute("SELECT COUNT(*) FROM user_state WHERE user_id = ?", (user,)).fetchone()[0] == 0
 
 
-async def test_group_chat_answers_only_when_addressed(running: RunningBot, fake: FakeTelegram) -> None:
+async def test_group_chat_answers_only_when_addressed_and_keeps_health_private(running: RunningBot, fake: FakeTelegram) -> None:
     group = -500
     fake.send_text(7019, "how long should i ice my back", chat_id=group, chat_type="group")
     fake.send_text(7019, "@spasm_helper_bot how long should i ice my back", chat_id=group, chat_type="group")
     replies = await _wait(fake, group, 1)
-    await asyncio.sleep(0.3)
-    assert len(fake.sent(group)) == 1
-    assert "15" in replies[0]["text"]
+    assert "15" not in replies[0]["text"], "no health answer in front of the group"
+    link = replies[0]["reply_markup"]["inline_keyboard"][0][0]
+    assert link["url"] == "https://t.me/spasm_helper_bot?start=group"
+    fake.send_text(7019, "/triage", chat_id=group, chat_type="group")
+    replies = await _wait(fake, group, 2)
+    assert replies[1]["reply_markup"]["inline_keyboard"][0][0]["url"].endswith("?start=triage")
+    assert len(fake.sent(group)) == 2, "the unaddressed message got nothing"
+
+
+async def test_a_warning_sign_in_a_group_is_answered_there(running: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(7030, "@spasm_helper_bot my legs gave way and i cant pee", chat_id=-501, chat_type="group")
+    reply = (await _wait(fake, -501, 1))[0]
+    assert "999" in reply["text"] and "now" in reply["text"]
+
+
+async def test_the_deep_link_from_a_group_starts_triage_in_private(running: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(7031, "/start triage")
+    reply = (await _wait(fake, 7031, 1))[0]
+    assert "Safety check 1 of 14" in reply["text"]
+
+
+async def test_a_reply_in_a_forum_topic_goes_to_the_same_topic(running: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(7032, "@spasm_helper_bot hello", chat_id=-502, chat_type="supergroup", thread=77)
+    reply = (await _wait(fake, -502, 1))[0]
+    assert int(reply["message_thread_id"]) == 77
+
+
+async def test_an_edited_answer_mid_flow_gets_a_note(running: RunningBot, fake: FakeTelegram) -> None:
+    fake.send_text(7033, "/triage")
+    await _wait(fake, 7033, 1)
+    fake.send_text(7033, "no")
+    await _wait(fake, 7033, 2)
+    fake.send_text(7033, "yes", edited=True)
+    note = (await _wait(fake, 7033, 3))[2]
+    assert "Back" in note["text"]
 
 
 async def test_inline_query_offers_answers(running: RunningBot, fake: FakeTelegram) -> None:
