@@ -256,7 +256,10 @@ def _load_language(path: Path) -> Language:
         _require(isinstance(value, list), path.name, f"'{key}' must be a list")
         for item in value:
             _require(isinstance(item, str), path.name, f"'{key}' has {item!r}: put yes/no/on/off in quotes")
+    emoji = data.get("emoji") or {}
+    _require(isinstance(emoji, dict), path.name, "'emoji' must map emoji to words")
     return Language(
+        emoji={str(k): str(v).lower() for k, v in emoji.items()},
         phrases={str(k).lower(): str(v).lower() for k, v in data["phrases"].items()},
         words={str(k).lower(): str(v).lower() for k, v in data["words"].items()},
         stopwords=frozenset(map(str, lists["stopwords"])),

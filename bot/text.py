@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from confusable_homoglyphs import categories, confusables
@@ -57,6 +57,8 @@ class Language:
     subject_words: tuple[str, ...] = ()
     #: First words of a yes/no question.
     yes_no_words: frozenset[str] = frozenset()
+    #: Emoji read as words ("👍" → "ok").
+    emoji: dict[str, str] = field(default_factory=dict)
 
     def yes_no(self, tokens: Sequence[str]) -> bool:
         """Whether the words ask a yes/no question ("can yoga help?", not "ice or heat?")."""
@@ -129,6 +131,9 @@ def clean(text: str) -> str:
 
 def tokenize(text: str, language: Language) -> list[str]:
     """Words of the message with a sentence marker (`.`) where a sentence ends."""
+    if not text.isascii():
+        for emoji, word in language.emoji.items():
+            text = text.replace(emoji, f" {word} ")
     text = language.rewrite_phrases(_NUMBER_UNIT.sub(r"\1 \2", clean(text)))
     text = _QUESTION_MARKS.sub(f" {QUESTION} {SENTENCE_END} ", text)
     text = _SENTENCE_PUNCT.sub(f" {SENTENCE_END} ", text)

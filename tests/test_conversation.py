@@ -74,3 +74,8 @@ def test_an_answer_opens_with_yes_only_for_a_yes_no_question(brain: Brain) -> No
     assert brain.answer("can yoga help my back spasms").text.startswith("It can.")
     assert not brain.answer("how does yoga help back spasms").text.startswith("It can.")
     assert not brain.answer("should i stay in bed or go to work").text.startswith("Yes")
+
+
+def test_a_thumbs_up_or_a_pained_face_gets_a_kind_reply(brain: Brain) -> None:
+    assert brain.answer("👍").id == "smalltalk_ok"
+    assert brain.answer("😫😫😫").id == "smalltalk_in_pain"
