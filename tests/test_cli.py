@@ -69,3 +69,28 @@ def test_chat_json_answers_every_line_even_blank_or_broken(tmp_path: Path) -> No
     out = _run(["chat", "--json"], stdin='\n{"text": "hi"}\nnot json at all\n[1, 2]\n{"button": "forged"}\n', env={"BOT_DATA_DIR": str(tmp_path)})
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert out.returncode == 0 and len(lines) >= 5
+
+
+def _chat(lines: list[dict], tmp_path: Path) -> list[dict]:
+    stdin = "".join(json.dumps(line) + "\n" for line in lines)
+    out = _run(["chat", "--json", "--user", "9"], stdin=stdin, env={"BOT_DATA_DIR": str(tmp_path)})
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_chat_json_a_sign_typed_in_triage_is_kept_to_the_end(tmp_path: Path) -> None:
+    rest = ["leaking", "bowel", "both_legs", "trauma", "chest", "fever", "weight", "cancer", "night", "one_leg", "bones", "immunity"]
+    presses = [f"tr:{step}:no" for step in rest]
+    presses += ["tr:where:lower", "tr:since:today", "tr:severity:mild", "tr:trigger:lifting", "tr:tried:nothing", "tr:progress:better"]
+    lines = _chat([{"text": "/triage"}, {"button": "tr:urine:no"}, {"text": "i cant feel anything when i wipe"},
+                   {"button": "tr:continue"}, *({"button": p} for p in presses)], tmp_path)
+    assert (lines[2]["kind"], lines[2]["urgency"]) == ("urgent", "emergency")
+    outcome = lines[-1]
+    assert (outcome["kind"], outcome["urgency"], outcome["state"]) == ("urgent", "emergency", None)
+    assert "when wiping: Yes" in outcome["text"]
+    assert any(b["data"] == "tr:progress:back" for b in outcome["buttons"]), "Back is still possible after the outcome"
+
+
+def test_chat_json_a_follow_up_keeps_the_thread(tmp_path: Path) -> None:
+    lines = _chat([{"text": "should i use ice on my back"}, {"text": "for how long?"}, {"text": "and at night?"}], tmp_path)
+    assert [line["id"] for line in lines[:2]] == ["immediate_relief_ice", "immediate_relief_ice_how"]
+    assert lines[2]["topic"] in ("prevention", "immediate_relief")
