@@ -83,11 +83,12 @@ class Brain:
         language = content.language
         asked = _words(content, [t for e in content.entries.values() for t in (e.question, *e.examples)])
         known = asked | _words(content, [e.answer for e in content.entries.values()]) | language.known_words
-        speller = Speller(known, language.words, english_words())
+        english = english_words()
+        speller = Speller(known, language.words, english)
         self.detector = RedFlagDetector(content.signs, language, speller)
         self.matcher = Matcher(content.entries.values(), language, speller, asked, content.out_of_scope, ignore=self.detector.vocabulary())
         self.ranker = Ranker(content.entries.values(), self.matcher, language, content.out_of_scope)
-        self.languages = load_languages(content.root / "intents" / "languages.yaml", content)
+        self.languages = load_languages(content.root / "intents" / "languages.yaml", content, english)
 
     @classmethod
     def load(cls, settings: Settings | None = None) -> Brain:
@@ -153,8 +154,10 @@ class Brain:
         """The safety net first: English signs and signs written in another language together
         (a Spanish "accidente de coche" must not stop at the English "accident"). The reply is in
         the message's language when it was told apart, else in English."""
-        finding = self.detector.scan(text)
         detected = self.languages.detect(text)
+        # English words in a message in another language are read as written: corrected towards
+        # English, its own words become false friends.
+        finding = self.detector.scan(text, spelling=detected is None)
         tongue, foreign = self.languages.scan(text, detected)
         signs = (*finding.signs, *(s for s in foreign if s not in finding.signs))
         if signs:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class Tongue:
     replies: dict[str, str]
     signs: tuple[tuple[Sign, tuple[str, ...]], ...]
     prefixes: tuple[str, ...] = ()
+    #: Phrasings whose every stem begins an English word: read only when the language is known.
+    english_like: frozenset[tuple[str, ...]] = frozenset()
 
     def words(self, text: str) -> list[str]:
         """`fold`, then without the prefixes this language glues to words (Arabic "و", "ال")."""
@@ -55,11 +58,14 @@ class Tongue:
             words[i] = word
         return words
 
-    def scan(self, text: str) -> list[Sign]:
-        """The signs of this language's phrasings found in `text`, most urgent first."""
+    def scan(self, text: str, unmistakable: bool = False) -> list[Sign]:
+        """The signs of this language's phrasings found in `text`, most urgent first; with
+        `unmistakable`, only phrasings that cannot be read as English ("suicid" is English too)."""
         words = self.words(text)
         found: dict[str, Sign] = {}
         for sign, stems in self.signs:
+            if unmistakable and stems in self.english_like:
+                continue
             if sign.id not in found and _holds(words, stems):
                 found[sign.id] = sign
         return sorted(found.values(), key=lambda s: TIERS.index(s.tier))
@@ -110,18 +116,22 @@ class Languages:
 
     def scan(self, text: str, tongue: Tongue | None) -> tuple[Tongue | None, list[Sign]]:
         """The warning signs written in another language. The detected language is read first;
-        a message too short to tell ("me orino encima") is read in every language, and the first
-        whose phrasings match names the language."""
+        a message too short to tell ("pienso en suicidarme") is read in every language, and the
+        first whose phrasings match names the language."""
+        # In a message that may be English ("I'm not suicidal"), only phrasings English can't have.
+        english = tongue is None and any(w in self._english for w in fold(text))
         for candidate in (tongue,) if tongue else self.tongues:
-            signs = candidate.scan(text)
+            signs = candidate.scan(text, unmistakable=english)
             if signs:
                 return candidate, signs
         return tongue, []
 
 
-def load_languages(path: Path, content: Content) -> Languages:
-    """Read `intents/languages.yaml` (optional); every sign id must be one of red_flags.yaml."""
+def load_languages(path: Path, content: Content, english_words: frozenset[str] = frozenset()) -> Languages:
+    """Read `intents/languages.yaml` (optional); every sign id must be one of red_flags.yaml.
+    `english_words` tell which phrasings could be English ("suicid" begins "suicidal")."""
     english = frozenset(content.language.stopwords)
+    starts = sorted(english_words)
     if not path.exists():
         return Languages((), english)
     data = read_yaml(path)
@@ -151,5 +161,12 @@ def load_languages(path: Path, content: Content) -> Languages:
                 folded = tuple(tongue.words(phrase))
                 _require(bool(folded), where, f"sign '{sign_id}' has a phrasing with no words: {phrase!r}")
                 pairs.append((signs[sign_id], folded))
-        tongues.append(replace(tongue, signs=tuple(pairs)))
+        english_like = frozenset(stems for _, stems in pairs if all(_begins_a_word(stem, starts) for stem in stems))
+        tongues.append(replace(tongue, signs=tuple(pairs), english_like=english_like))
     return Languages(tuple(tongues), english)
+
+
+def _begins_a_word(stem: str, words: list[str]) -> bool:
+    """Whether `stem` begins one of the sorted `words`."""
+    at = bisect_left(words, stem)
+    return at < len(words) and words[at].startswith(stem)

@@ -93,9 +93,11 @@ class RedFlagDetector:
             terms.update(t for group in groups for t in group)
         return terms
 
-    def scan(self, text: str) -> Finding:
-        """The signs in `text` that the user did not explicitly deny, most urgent first."""
-        words = self._speller.correct_all(tokenize(text, self._language))
+    def scan(self, text: str, spelling: bool = True) -> Finding:
+        """The signs in `text` that the user did not explicitly deny, most urgent first.
+        Without `spelling`, words are read as written (a French "temps" is not a typo of "temp")."""
+        tokens = tokenize(text, self._language)
+        words = self._speller.correct_all(tokens) if spelling else tokens
         spans = self._find_terms(words)
         found: dict[str, Sign] = {}
         asked: dict[str, Sign] = {}
