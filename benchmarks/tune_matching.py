@@ -46,12 +46,12 @@ def main() -> None:
     tune = [load_items(Path(p)) for p in args.tune]
     check = [load_items(Path(p)) for p in args.check]
     rows = []
-    for classifier, whole, question in itertools.product((0.4, 0.5, 0.6, 0.7, 0.8), (0.3, 0.5, 0.7), (1.0, 2.0, 3.0)):
+    for classifier, whole, question in itertools.product((0.5, 0.6, 0.7), (0.3, 0.5, 0.7), (2.0, 3.0)):
         blend = Blend(classifier, whole, question)
         brain.thresholds = Thresholds(blend=blend)
         tune_read = [[brain.read(str(i["q"])) for i in items] for items in tune]
         check_read = [[brain.read(str(i["q"])) for i in items] for items in check]
-        for answer, clarify, nearest, coverage in itertools.product((30, 35, 40, 45), (20, 25, 30), (10, 15, 20), (0.4, 0.5, 0.65)):
+        for answer, clarify, nearest, coverage in itertools.product((25, 30, 35, 40), (20, 25, 30, 35), (0, 5, 10, 15), (0.4, 0.5, 0.65)):
             if clarify > answer or nearest > clarify:
                 continue
             thresholds = Thresholds(answer, clarify, 1.0, coverage, nearest, blend)

@@ -18,16 +18,16 @@ from bot.settings import Settings
 from bot.text import Speller, english_words, tokenize, words_only
 
 #: A match at least this good answers directly …
-ANSWER_SCORE = 40.0
+ANSWER_SCORE = 25.0
 #: … unless another entry of another topic is this close: then ask "did you mean".
 CLARIFY_MARGIN = 1.0
 #: Below ANSWER_SCORE but at least this: "did you mean" with the best few.
-CLARIFY_SCORE = 34.0
+CLARIFY_SCORE = 25.0
 #: Below this share of known words the message is about something else: the fallback; if it is
 #: about back pain, the nearest answer with a line on what the guide does not cover.
-MIN_COVERAGE = 0.65
+MIN_COVERAGE = 0.5
 #: A message about back pain that places no entry this well gets the "tell me more" fallback.
-NEAREST_SCORE = 20.0
+NEAREST_SCORE = 5.0
 #: A message of at most this many words may be a follow-up to the answer before it …
 FOLLOW_UP_WORDS = 6
 #: … read as one when an entry near the last answer scores at least this share of the best.
@@ -178,23 +178,22 @@ class Brain:
         """
         t = self.thresholds
         candidates = [c for c in ranking.candidates if c.entry is not OUT_OF_SCOPE]
-        top = candidates[0] if candidates else None
-        off_topic = (
-            not top
-            or ranking.candidates[0].entry is OUT_OF_SCOPE
-            or top.score < t.clarify
-            or ranking.coverage < t.coverage
-        )
-        if off_topic:
-            if ranking.about_subject and top and top.score >= t.nearest:
+        if not candidates:
+            return self.fallback(0.0, "fallback_back_pain" if ranking.about_subject else "fallback")
+        top = candidates[0]
+        off_topic_first = ranking.candidates[0].entry is OUT_OF_SCOPE
+        # Words the content does not know ("robaxin") only count against a message that is not
+        # about back pain ("how to treat acne"), or against a weak match.
+        known = ranking.coverage >= t.coverage or (ranking.about_subject and top.score >= t.answer)
+        if off_topic_first or top.score < t.clarify or not known:
+            if ranking.about_subject and top.score >= t.nearest:
                 return self.entry_reply(top.entry, top.score, partial=True, yes_no=ranking.yes_no)
-            key = "fallback_back_pain" if ranking.about_subject else "fallback"
-            return self.fallback(top.score if top else 0.0, key)
-        assert top is not None
+            return self.fallback(top.score, "fallback_back_pain" if ranking.about_subject else "fallback")
         rivals = [c for c in candidates[1:] if top.score - c.score < t.margin and c.entry.topic != top.entry.topic]
         close = [c for c in candidates if top.score - c.score < 2 * t.margin + max(0.0, t.answer - top.score)]
         if (top.score >= t.answer and not rivals) or len(close) < 2:
-            return self.entry_reply(top.entry, top.score, yes_no=ranking.yes_no)
+            partial = ranking.coverage < t.coverage
+            return self.entry_reply(top.entry, top.score, partial=partial, yes_no=ranking.yes_no)
         choices = close[:CLARIFY_CHOICES]
         buttons = tuple(Button(c.entry.label, ENTRY + c.entry.id) for c in choices)
         return Reply(
@@ -220,7 +219,7 @@ class Brain:
             yes_no = self.content.language.yes_no(tokenize(entry.question, self.content.language))
         if entry.lead and yes_no:
             text = f"{entry.lead} {text}"
-        if partial:
+        if partial and entry.topic != "smalltalk":
             who = self.content.messages["partial_who"]
             text = f"{text.rstrip()}\n\n{self.content.message('partial_answer', who=who.get(entry.topic, who['default']))}"
         return Reply(

@@ -21,9 +21,9 @@ from bot.text import QUESTION, SENTENCE_END, Language, stem, words_only
 #: Share of the classifier in the blended score (the rest is the fuzzy matcher's).
 CLASSIFIER_WEIGHT = 0.6
 #: Share of the whole message in the classifier's reading (the rest: its sentences).
-WHOLE_WEIGHT = 0.5
+WHOLE_WEIGHT = 0.3
 #: How much more a sentence that asks something weighs than one that tells.
-QUESTION_WEIGHT = 3.0
+QUESTION_WEIGHT = 2.0
 #: Sentences read on their own at most (a 300-word post has about 15).
 MAX_SENTENCES = 24
 #: Entries the fuzzy matcher proposes for blending.
@@ -51,7 +51,7 @@ class Ranker:
         examples += [(text, OUT_OF_SCOPE.id) for text in out_of_scope]
         self.classifier: Classifier = load_or_train(examples, matcher.normalize)
         self._labels = [self._by_id[label] for label in self.classifier.labels]
-        self._subject = {tuple(matcher.normalize(w).split()) for w in language.subject_words} - {()}
+        self._subject = {f" {matcher.normalize(w)} " for w in language.subject_words} - {"  "}
 
     def rank(self, tokens: Sequence[str], blend: Blend = Blend(), limit: int = 5) -> Ranking:
         """The best `limit` entries, best first, with the share of the message the content knows."""
@@ -117,7 +117,7 @@ class Ranker:
         return asked or [t for s in sentences for t in s]
 
     def about_subject(self, normalized: str) -> bool:
-        """Whether the message talks about back pain at all (then it never gets "off topic")."""
-        words = normalized.split()
-        present = set(words)
-        return any(present.issuperset(term) for term in self._subject)
+        """Whether the message talks about back pain at all (then it never gets "off topic"):
+        one of the subject's words or phrases, its words side by side."""
+        padded = f" {normalized} "
+        return any(term in padded for term in self._subject)

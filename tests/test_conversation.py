@@ -78,4 +78,4 @@ def test_an_answer_opens_with_yes_only_for_a_yes_no_question(brain: Brain) -> No
 
 def test_a_thumbs_up_or_a_pained_face_gets_a_kind_reply(brain: Brain) -> None:
     assert brain.answer("👍").id == "smalltalk_ok"
-    assert brain.answer("😫😫😫").id == "smalltalk_in_pain"
+    assert brain.answer("😫😫😫").id == "immediate_relief_right_now"
