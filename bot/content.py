@@ -151,14 +151,14 @@ def _entry(raw: Any, file: Path, index: int, topic: str | None, minimum: int) ->
     _require(topic is None or entry_topic == topic, where, f"topic {entry_topic!r} in a file of topic {topic!r}")
     question = _text(raw, "question", where)
     label = raw.get("label") or question
-    _require(len(label) <= MAX_LABEL or "label" not in raw, where, f"'label' is longer than {MAX_LABEL} characters")
+    _require(len(label) <= MAX_LABEL, where, f"needs a 'label' of at most {MAX_LABEL} characters for its button (the question is longer)")
     follow_ups = raw.get("follow_ups") or []
     _require(isinstance(follow_ups, list), where, "'follow_ups' must be a list of ids")
     return Entry(
         id=entry_id,
         topic=entry_topic,
         question=question,
-        label=label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…",
+        label=label,
         examples=_text_list(raw, "examples", where, minimum),
         answer=_text(raw, "answer", where),
         source=_text(raw, "source", where),
