@@ -46,21 +46,23 @@ def main() -> None:
     tune = [load_items(Path(p)) for p in args.tune]
     check = [load_items(Path(p)) for p in args.check]
     rows = []
-    for classifier, whole, question in itertools.product((0.5, 0.6, 0.7), (0.3, 0.5, 0.7), (2.0, 3.0)):
-        blend = Blend(classifier, whole, question)
+    for classifier, whole, question, topic in itertools.product((0.5, 0.6, 0.7), (0.3, 0.5), (2.0, 3.0), (0.5, 1.0, 2.0)):
+        blend = Blend(classifier, whole, question, topic)
         brain.thresholds = Thresholds(blend=blend)
         tune_read = [[brain.read(str(i["q"])) for i in items] for items in tune]
         check_read = [[brain.read(str(i["q"])) for i in items] for items in check]
-        for answer, clarify, nearest, coverage in itertools.product((25, 30, 35, 40), (20, 25, 30, 35), (0, 5, 10, 15), (0.4, 0.5, 0.65)):
+        grid = itertools.product((15, 20, 25, 30, 35), (10, 15, 20, 25, 30), (0, 5, 10), (0.4, 0.5, 0.65))
+        for answer, clarify, nearest, coverage in grid:
             if clarify > answer or nearest > clarify:
                 continue
             thresholds = Thresholds(answer, clarify, 1.0, coverage, nearest, blend)
             rows.append((total(figures(brain, tune, tune_read, thresholds)), thresholds, figures(brain, check, check_read, thresholds)))
     rows.sort(key=lambda row: -row[0])
-    print("score | classifier whole question | answer clarify nearest coverage | check sets: topic accuracy")
+    print("score | classifier whole question topic | answer clarify nearest coverage | check sets: topic accuracy")
     for score, t, checked in rows[:20]:
         b = t.blend
-        values = f"{b.classifier:.1f} {b.whole:.1f} {b.question:.1f} | {t.answer:.0f} {t.clarify:.0f} {t.nearest:.0f} {t.coverage:.2f}"
+        values = f"{b.classifier:.1f} {b.whole:.1f} {b.question:.1f} {b.topic:.1f} | "
+        values += f"{t.answer:.0f} {t.clarify:.0f} {t.nearest:.0f} {t.coverage:.2f}"
         print(f"{score:.3f} | {values} | " + " ".join(f"{r.topic.value:.3f}" for r in checked))
 
 

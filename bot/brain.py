@@ -18,11 +18,11 @@ from bot.settings import Settings
 from bot.text import Speller, english_words, tokenize, words_only
 
 #: A match at least this good answers directly …
-ANSWER_SCORE = 25.0
+ANSWER_SCORE = 15.0
 #: … unless another entry of another topic is this close: then ask "did you mean".
 CLARIFY_MARGIN = 1.0
 #: Below ANSWER_SCORE but at least this: "did you mean" with the best few.
-CLARIFY_SCORE = 25.0
+CLARIFY_SCORE = 10.0
 #: Below this share of known words the message is about something else: the fallback; if it is
 #: about back pain, the nearest answer with a line on what the guide does not cover.
 MIN_COVERAGE = 0.5

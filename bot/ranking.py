@@ -21,9 +21,12 @@ from bot.text import QUESTION, SENTENCE_END, Language, stem, words_only
 #: Share of the classifier in the blended score (the rest is the fuzzy matcher's).
 CLASSIFIER_WEIGHT = 0.6
 #: Share of the whole message in the classifier's reading (the rest: its sentences).
-WHOLE_WEIGHT = 0.3
+WHOLE_WEIGHT = 0.5
 #: How much more a sentence that asks something weighs than one that tells.
-QUESTION_WEIGHT = 2.0
+QUESTION_WEIGHT = 3.0
+#: Weight of the entry's whole topic in its score: a long story spreads over neighbouring entries
+#: ("ice", "how to ice", "rest"), and the topic they share is surer than any one of them.
+TOPIC_WEIGHT = 2.0
 #: Sentences read on their own at most (a 300-word post has about 15).
 MAX_SENTENCES = 24
 #: Entries the fuzzy matcher proposes for blending.
@@ -37,6 +40,7 @@ class Blend:
     classifier: float = CLASSIFIER_WEIGHT
     whole: float = WHOLE_WEIGHT
     question: float = QUESTION_WEIGHT
+    topic: float = TOPIC_WEIGHT
 
 
 class Ranker:
@@ -51,6 +55,9 @@ class Ranker:
         examples += [(text, OUT_OF_SCOPE.id) for text in out_of_scope]
         self.classifier: Classifier = load_or_train(examples, matcher.normalize)
         self._labels = [self._by_id[label] for label in self.classifier.labels]
+        topics = sorted({e.topic for e in self._labels})
+        #: label × topic: 1 where the label's entry belongs to the topic.
+        self._topics = np.array([[e.topic == t for t in topics] for e in self._labels], dtype=float)
         self._subject = {f" {matcher.normalize(w)} " for w in language.subject_words} - {"  "}
 
     def rank(self, tokens: Sequence[str], blend: Blend = Blend(), limit: int = 5) -> Ranking:
@@ -67,6 +74,7 @@ class Ranker:
             weights = np.array([blend.question if asks else 1.0 for _, asks in sentences])
             parts = probabilities[1:].T @ weights / weights.sum()
             reading = blend.whole * reading + (1 - blend.whole) * parts
+        reading = (reading + blend.topic * (reading @ self._topics) @ self._topics.T) / (1 + blend.topic)
         lex = {c.entry.id: c for c in lexical.candidates}
         scores = blend.classifier * 100 * reading
         best = np.argsort(-scores)[: limit + LEXICAL_DEPTH]

@@ -25,8 +25,8 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 #: near misses kept on purpose (a fall the user half-denies, "if I ever lose control of my
 #: bladder"): a missed sign is worse. Topic floors are the measured figures (README: Evaluation).
 REAL_STYLE = {
-    "real_style.yaml": {"false_alarms": 6, "topic": 0.76},
-    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.80},
+    "real_style.yaml": {"false_alarms": 6, "topic": 0.82},
+    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.85},
     "languages.yaml": {"false_alarms": 0, "topic": 0.0},
 }
 
