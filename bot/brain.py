@@ -154,11 +154,10 @@ class Brain:
         """The safety net first: English signs and signs written in another language together
         (a Spanish "accidente de coche" must not stop at the English "accident"). The reply is in
         the message's language when it was told apart, else in English."""
-        detected = self.languages.detect(text)
+        detected, tongue, foreign = self.languages.read(text)
         # English words in a message in another language are read as written: corrected towards
         # English, its own words become false friends.
         finding = self.detector.scan(text, spelling=detected is None)
-        tongue, foreign = self.languages.scan(text, detected)
         signs = (*finding.signs, *(s for s in foreign if s not in finding.signs))
         if signs:
             ordered = tuple(sorted(signs, key=lambda s: TIERS.index(s.tier)))

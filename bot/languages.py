@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.content import TIERS, Content, Sign, _require, _text, _text_list, read_yaml
@@ -24,11 +24,15 @@ STEM_GAP = 2
 MIN_MARKERS = 2
 _WORD = re.compile(r"[^\W\d_]+")
 _SPECIAL = str.maketrans({"ı": "i", "ß": "ss", "ø": "o", "æ": "ae", "œ": "oe"})
-_SCRIPTS = {"ru": "CYRILLIC", "ar": "ARABIC"}
+_LETTER = re.compile(r"[^\W\d_]")
+#: Languages told by their script: most of the letters in it.
+_SCRIPTS = {"ru": re.compile(r"[\u0400-\u04ff]"), "ar": re.compile(r"[\u0600-\u06ff\u0750-\u077f]")}
 
 
 def fold(text: str) -> list[str]:
     """The words of `text`, lower-case and without accents (Cyrillic and Arabic letters kept)."""
+    if text.isascii():
+        return _WORD.findall(text.lower())
     text = unicodedata.normalize("NFKD", text.lower().translate(_SPECIAL))
     text = "".join(ch for ch in text if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
     return _WORD.findall(unicodedata.normalize("NFC", text))
@@ -47,23 +51,28 @@ class Tongue:
     prefixes: tuple[str, ...] = ()
     #: Phrasings whose every stem begins an English word: read only when the language is known.
     english_like: frozenset[tuple[str, ...]] = frozenset()
+    #: The phrasings by their first stem, so a scan only tries those a word of the message begins.
+    by_first: dict[str, tuple[tuple[Sign, tuple[str, ...]], ...]] = field(default_factory=dict)
 
-    def words(self, text: str) -> list[str]:
-        """`fold`, then without the prefixes this language glues to words (Arabic "و", "ال")."""
-        words = fold(text)
-        for i, word in enumerate(words):
+    def words(self, folded: list[str]) -> list[str]:
+        """Folded words without the prefixes this language glues to words (Arabic "و", "ال")."""
+        if not self.prefixes:
+            return folded
+        words = []
+        for word in folded:
             for prefix in self.prefixes:
                 if word.startswith(prefix) and len(word) > len(prefix) + 2:
                     word = word[len(prefix) :]
-            words[i] = word
+            words.append(word)
         return words
 
-    def scan(self, text: str, unmistakable: bool = False) -> list[Sign]:
-        """The signs of this language's phrasings found in `text`, most urgent first; with
-        `unmistakable`, only phrasings that cannot be read as English ("suicid" is English too)."""
-        words = self.words(text)
+    def scan(self, folded: list[str], unmistakable: bool = False) -> list[Sign]:
+        """The signs of this language's phrasings among the (folded) words, most urgent first;
+        with `unmistakable`, only phrasings that cannot be read as English ("suicid" is too)."""
+        words = self.words(folded)
         found: dict[str, Sign] = {}
-        for sign, stems in self.signs:
+        tried = {p for w in set(words) for n in range(1, len(w) + 1) for p in self.by_first.get(w[:n], ())}
+        for sign, stems in tried:
             if unmistakable and stems in self.english_like:
                 continue
             if sign.id not in found and _holds(words, stems):
@@ -95,36 +104,36 @@ class Languages:
         self._english = english
         self._by_code = {t.code: t for t in tongues}
 
-    def detect(self, text: str) -> Tongue | None:
-        """The language of `text` when it is one of the known ones (not English), else None."""
-        letters = [ch for ch in text if ch.isalpha()]
+    def read(self, text: str) -> tuple[Tongue | None, Tongue | None, list[Sign]]:
+        """The language `text` is in (None for English or unknown), and the warning signs written
+        in another language with the language they were found in. The detected language is read
+        first; a message too short to tell ("pienso en suicidarme") is read in every language,
+        and the first whose phrasings match names the language."""
+        folded = fold(text)
+        detected = self._detect(text, folded)
+        # In a message that may be English ("I'm not suicidal"), only phrasings English can't have.
+        english = detected is None and any(w in self._english for w in folded)
+        for candidate in (detected,) if detected else self.tongues:
+            signs = candidate.scan(folded, unmistakable=english)
+            if signs:
+                return detected, candidate, signs
+        return detected, detected, []
+
+    def _detect(self, text: str, folded: list[str]) -> Tongue | None:
+        letters = len(_LETTER.findall(text))
         if not letters:
             return None
         for code, script in _SCRIPTS.items():
-            share = sum(unicodedata.name(ch, "").startswith(script) for ch in letters) / len(letters)
-            if share > 0.5 and code in self._by_code:
+            if code in self._by_code and len(script.findall(text)) > letters / 2:
                 return self._by_code[code]
-        words = fold(text)
-        english = sum(w in self._english for w in words)
+        english = sum(w in self._english for w in folded)
         best, hits = None, 0
         for tongue in self.tongues:
-            count = sum(w in tongue.markers for w in words)
+            count = sum(w in tongue.markers for w in folded)
             if count > hits:
                 best, hits = tongue, count
-        needed = 1 if len(words) <= 3 else MIN_MARKERS
+        needed = 1 if len(folded) <= 3 else MIN_MARKERS
         return best if best and hits >= needed and hits > english else None
-
-    def scan(self, text: str, tongue: Tongue | None) -> tuple[Tongue | None, list[Sign]]:
-        """The warning signs written in another language. The detected language is read first;
-        a message too short to tell ("pienso en suicidarme") is read in every language, and the
-        first whose phrasings match names the language."""
-        # In a message that may be English ("I'm not suicidal"), only phrasings English can't have.
-        english = tongue is None and any(w in self._english for w in fold(text))
-        for candidate in (tongue,) if tongue else self.tongues:
-            signs = candidate.scan(text, unmistakable=english)
-            if signs:
-                return candidate, signs
-        return tongue, []
 
 
 def load_languages(path: Path, content: Content, english_words: frozenset[str] = frozenset()) -> Languages:
@@ -158,11 +167,15 @@ def load_languages(path: Path, content: Content, english_words: frozenset[str] =
         for sign_id in phrasings:
             _require(sign_id in signs, where, f"unknown sign '{sign_id}' (see intents/red_flags.yaml)")
             for phrase in _text_list(phrasings, sign_id, where, 1):
-                folded = tuple(tongue.words(phrase))
+                folded = tuple(tongue.words(fold(phrase)))
                 _require(bool(folded), where, f"sign '{sign_id}' has a phrasing with no words: {phrase!r}")
                 pairs.append((signs[sign_id], folded))
         english_like = frozenset(stems for _, stems in pairs if all(_begins_a_word(stem, starts) for stem in stems))
-        tongues.append(replace(tongue, signs=tuple(pairs), english_like=english_like))
+        by_first: dict[str, list[tuple[Sign, tuple[str, ...]]]] = {}
+        for pair in pairs:
+            by_first.setdefault(pair[1][0], []).append(pair)
+        index = {stem: tuple(found) for stem, found in by_first.items()}
+        tongues.append(replace(tongue, signs=tuple(pairs), english_like=english_like, by_first=index))
     return Languages(tuple(tongues), english)
 
 
