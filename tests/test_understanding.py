@@ -121,3 +121,20 @@ def test_the_fast_path_gives_the_pipelines_own_probabilities(brain: Brain) -> No
     fast = brain.ranker.classifier.probabilities(texts)
     slow = brain.ranker.classifier.model.predict_proba(texts)
     assert abs(fast - slow).max() < 1e-9
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "went down the stairs on a tray with my kids and now my back really hurts",
+        "the wave slammed me into the sand and I felt a crunch in my back",
+        "I'm losing muscle in both legs and can only walk a few steps",
+        "I have to wake up in the middle of the night with the pain in my back",
+    ],
+)
+def test_impacts_and_progressive_weakness_in_real_words_raise_the_alarm(brain: Brain, message: str) -> None:
+    assert brain.answer(message).kind == "urgent"
+
+
+def test_standing_for_long_is_endurance_not_legs_giving_way(brain: Brain) -> None:
+    assert brain.answer("my lower back aches and I cannot stand for more than ten minutes at work").kind != "urgent"
