@@ -125,8 +125,11 @@ class RedFlagDetector:
             if sign.id not in found and self._combination_holds(words, groups, spans, lambda span, sign=sign: counts(sign, span)):
                 found[sign.id] = sign
         ordered = sorted(found.values(), key=lambda s: TIERS.index(s.tier))
-        if not found:  # a denied word of any sign ("without any tingling") is not part of the question
-            for where in spans.values():
+        if not found:  # a denied sign ("without any tingling") is not part of the question; a word
+            # that only completes a combination ("heat is good") is
+            for term, where in spans.items():
+                if term not in self._phrasing_signs:
+                    continue
                 for first, last, own in where:
                     if self._denied(words, (first, last, own)):
                         denied.update(range(first, last + 1))
