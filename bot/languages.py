@@ -66,18 +66,26 @@ class Tongue:
             words.append(word)
         return words
 
-    def scan(self, folded: list[str], unmistakable: bool = False) -> list[Sign]:
+    def scan(self, folded: list[str], unmistakable: bool = False, begun: set[str] | None = None) -> list[Sign]:
         """The signs of this language's phrasings among the (folded) words, most urgent first;
-        with `unmistakable`, only phrasings that cannot be read as English ("suicid" is too)."""
+        with `unmistakable`, only phrasings that cannot be read as English ("suicid" is too).
+        `begun`: the beginnings of the folded words, when the caller has them already."""
         words = self.words(folded)
+        if begun is None or self.prefixes:
+            begun = _beginnings(words)  # every stem a phrasing needs must begin some word
         found: dict[str, Sign] = {}
-        tried = {p for w in set(words) for n in range(1, len(w) + 1) for p in self.by_first.get(w[:n], ())}
+        tried = {p for stem in begun & self.by_first.keys() for p in self.by_first[stem]}
         for sign, stems in tried:
             if unmistakable and stems in self.english_like:
                 continue
-            if sign.id not in found and _holds(words, stems):
+            if sign.id not in found and all(stem in begun for stem in stems) and _holds(words, stems):
                 found[sign.id] = sign
         return sorted(found.values(), key=lambda s: TIERS.index(s.tier))
+
+
+def _beginnings(words: list[str]) -> set[str]:
+    """Every beginning of every word ("ori", "orin", "orino" of "orino")."""
+    return {word[:n] for word in set(words) for n in range(1, len(word) + 1)}
 
 
 def _holds(words: list[str], stems: tuple[str, ...]) -> bool:
@@ -113,8 +121,9 @@ class Languages:
         detected = self._detect(text, folded)
         # In a message that may be English ("I'm not suicidal"), only phrasings English can't have.
         english = detected is None and any(w in self._english for w in folded)
+        begun = _beginnings(folded)
         for candidate in (detected,) if detected else self.tongues:
-            signs = candidate.scan(folded, unmistakable=english)
+            signs = candidate.scan(folded, unmistakable=english, begun=begun)
             if signs:
                 return detected, candidate, signs
         return detected, detected, []
