@@ -27,8 +27,9 @@ QUESTION_WEIGHT = 3.0
 #: Weight of the entry's whole topic in its score: a long story spreads over neighbouring entries
 #: ("ice", "how to ice", "rest"), and the topic they share is surer than any one of them.
 TOPIC_WEIGHT = 2.0
-#: Sentences read on their own at most (a 300-word post has about 15).
-MAX_SENTENCES = 24
+#: Sentences read on their own at most (a 300-word post has about 15): those that ask first,
+#: then the last ones told (a story ends near its question).
+MAX_SENTENCES = 12
 #: Entries the fuzzy matcher proposes for blending.
 LEXICAL_DEPTH = 8
 
@@ -108,7 +109,11 @@ class Ranker:
                 words, asks = [], False
             else:
                 words.append(token)
-        return found[:MAX_SENTENCES]
+        if len(found) <= MAX_SENTENCES:
+            return found
+        asks = [s for s in found if s[1]][:MAX_SENTENCES]
+        told = [s for s in found if not s[1]]
+        return asks + told[len(told) - (MAX_SENTENCES - len(asks)) :] if len(asks) < MAX_SENTENCES else asks
 
     @staticmethod
     def _question(tokens: Sequence[str]) -> list[str]:
