@@ -3,8 +3,10 @@
 The fuzzy matcher finds an entry when a message shares its words; people who write long stories
 share few. A linear model over word and character n-grams (the baseline Rasa ships) learns which
 words point to which entry from every example at once. It is one declared pipeline, fitted in one
-call and saved as one artefact, keyed by a hash of the content: an edit retrains by itself, once,
-and every later start loads the file. `python -m bot train` rebuilds it on purpose.
+call, keyed by a hash of the content: an edit retrains by itself, once, and every later start
+loads the artefact. The artefact is plain arrays (vocabularies, idf, weights), so a running bot
+never imports scikit-learn (it would cost ~80 MB of memory); the n-grams are this module's own
+functions, the same ones the pipeline was fitted with.
 """
 
 from __future__ import annotations
@@ -12,35 +14,61 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from importlib.metadata import version
+from itertools import pairwise
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
-import sklearn
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline, make_union
+
+from bot.cache import cache_dir
 
 logger = logging.getLogger(__name__)
 
 #: Inverse regularisation strength of the logistic regression (chosen with benchmarks/tune_matching.py).
 STRENGTH = 10.0
-#: Bump when the pipeline's steps change, so old artefacts are not loaded.
-VERSION = "1"
+#: Bump when the features or the model change, so old artefacts are not loaded.
+VERSION = "2"
 #: Artefacts kept in the cache (a few content versions side by side, e.g. tests with other content).
 KEEP = 4
 
 
-def make_model() -> Pipeline:
-    """The features and the model as one object: word 1–2-grams and character 2–5-grams, then
-    a multinomial logistic regression."""
+def word_grams(text: str) -> list[str]:
+    """The words of a normalized text and each pair of neighbours ("ice pack", "pack help")."""
+    words = text.split()
+    return words + [f"{a} {b}" for a, b in pairwise(words)]
+
+
+def char_grams(text: str) -> list[str]:
+    """Character 2- to 5-grams inside each word, padded with a space at its edges (" ice", "ce ");
+    they forgive typos the speller left ("ibuprofin" shares most of "ibuprofen")."""
+    grams: list[str] = []
+    for word in text.split():
+        padded = f" {word} "
+        for n in range(2, 6):
+            grams += [padded[i : i + n] for i in range(max(1, len(padded) - n + 1))]
+            if len(padded) <= n:
+                break
+    return grams
+
+
+FEATURES: tuple[Callable[[str], list[str]], ...] = (word_grams, char_grams)
+
+
+def make_model() -> Any:
+    """The features and the model as one scikit-learn object: tf-idf over each kind of n-gram,
+    then a multinomial logistic regression."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
     return make_pipeline(
         make_union(
-            TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+"),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
+            TfidfVectorizer(analyzer=word_grams, sublinear_tf=True),
+            TfidfVectorizer(analyzer=char_grams, sublinear_tf=True, min_df=2),
         ),
         LogisticRegression(C=STRENGTH, max_iter=3000),
     )
@@ -49,22 +77,32 @@ def make_model() -> Pipeline:
 class Classifier:
     """Probabilities of every label (entry id) for already-normalized texts."""
 
-    def __init__(self, model: Pipeline) -> None:
-        self.model = model
-        self.labels: list[str] = [str(c) for c in model.classes_]
+    def __init__(
+        self, labels: list[str], vocabularies: list[dict[str, int]], idfs: list[np.ndarray], coef: np.ndarray, intercept: np.ndarray
+    ) -> None:
+        self.labels = labels
+        offsets = np.cumsum([0, *(len(v) for v in vocabularies)])[:-1]
+        self._features = list(zip(FEATURES, vocabularies, idfs, offsets.tolist(), strict=True))
+        #: features × labels, one row per n-gram.
+        self._coef = np.ascontiguousarray(coef, dtype=np.float32)
+        self._intercept = intercept.astype(np.float64)
+
+    @classmethod
+    def from_pipeline(cls, model: Any) -> Classifier:
+        """The fitted pipeline's vocabularies, idf and weights."""
         union, regression = model.steps[0][1], model.steps[-1][1]
-        self._features = []
-        offset = 0
-        for _, vectorizer in union.transformer_list:
-            self._features.append((vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_, offset))
-            offset += len(vectorizer.vocabulary_)
-        self._coef = np.ascontiguousarray(regression.coef_.T)
-        self._intercept = regression.intercept_.copy()
+        vectorizers = [v for _, v in union.transformer_list]
+        return cls(
+            [str(c) for c in regression.classes_],
+            [{str(k): int(i) for k, i in v.vocabulary_.items()} for v in vectorizers],
+            [v.idf_ for v in vectorizers],
+            regression.coef_.T,
+            regression.intercept_,
+        )
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """One row of label probabilities per text: the fitted pipeline's own arithmetic
-        (sublinear tf × idf, l2 per vectorizer, softmax), without `predict_proba`'s per-call input
-        checks, which cost ten times the sums themselves on a single short text."""
+        """One row of label probabilities per text: the pipeline's own arithmetic (sublinear tf ×
+        idf, l2 per kind of n-gram, softmax) on the n-grams the message has."""
         scores = np.tile(self._intercept, (len(texts), 1))
         for row, text in enumerate(texts):
             for analyze, vocabulary, idf, offset in self._features:
@@ -81,27 +119,35 @@ class Classifier:
         scores /= scores.sum(axis=1, keepdims=True)
         return scores
 
+    def save(self, target: BinaryIO) -> None:
+        """Plain arrays in one .npz file: no pickle, nothing that runs when it is read."""
+        arrays: dict[str, np.ndarray] = {"labels": np.array(self.labels), "coef": self._coef, "intercept": self._intercept}
+        for i, (_, vocabulary, idf, _) in enumerate(self._features):
+            arrays[f"terms{i}"] = np.array(sorted(vocabulary, key=vocabulary.__getitem__))
+            arrays[f"idf{i}"] = idf
+        np.savez(target, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> Classifier:
+        with np.load(path, allow_pickle=False) as data:
+            vocabularies = [{str(t): i for i, t in enumerate(data[f"terms{k}"])} for k in range(len(FEATURES))]
+            idfs = [data[f"idf{k}"] for k in range(len(FEATURES))]
+            return cls([str(x) for x in data["labels"]], vocabularies, idfs, data["coef"], data["intercept"])
+
 
 def fingerprint(pairs: Sequence[tuple[str, str]]) -> str:
     """A hash of the training data and the library versions that shape the artefact."""
-    digest = hashlib.sha256(f"{VERSION}/{sklearn.__version__}/{np.__version__}".encode())
+    digest = hashlib.sha256(f"{VERSION}/{version('scikit-learn')}/{np.__version__}".encode())
     for text, label in pairs:
         digest.update(f"{label}\t{text}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def cache_dir() -> Path:
-    """Where trained artefacts are kept: `BOT_CACHE_DIR`, else the user's cache folder."""
-    env = os.environ.get("BOT_CACHE_DIR")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "backspasm-bot"
-    return base
 
 
 def train(pairs: Sequence[tuple[str, str]]) -> Classifier:
     """Fit the pipeline on (normalized text, label) pairs."""
     model = make_model()
     model.fit([t for t, _ in pairs], [label for _, label in pairs])
-    return Classifier(model)
+    return Classifier.from_pipeline(model)
 
 
 def load_or_train(examples: Iterable[tuple[str, str]], normalize: Callable[[str], str], folder: Path | None = None) -> Classifier:
@@ -109,21 +155,19 @@ def load_or_train(examples: Iterable[tuple[str, str]], normalize: Callable[[str]
     unchanged, else trained now and saved for the next start (a read-only cache only costs time)."""
     pairs = [(normalize(text), label) for text, label in examples]
     folder = folder or cache_dir()
-    path = folder / f"classifier-{fingerprint(pairs)}.pickle"
+    path = folder / f"classifier-{fingerprint(pairs)}.npz"
     try:
-        with path.open("rb") as handle:
-            model = pickle.load(handle)
-        return Classifier(model)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+        return Classifier.load(path)
+    except (OSError, ValueError, KeyError):
         pass
     logger.info("training the classifier on %d examples (content changed or first start)", len(pairs))
     classifier = train(pairs)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as handle:
-            pickle.dump(classifier.model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".npz") as handle:
+            classifier.save(handle)
         os.replace(handle.name, path)
-        for old in sorted(folder.glob("classifier-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]:
+        for old in sorted(folder.glob("classifier-*"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]:
             old.unlink(missing_ok=True)
     except OSError as exc:
         logger.warning("could not save the trained classifier in %s: %s", folder, exc.strerror)

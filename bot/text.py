@@ -12,10 +12,13 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib.metadata import version
 
 from confusable_homoglyphs import categories, confusables
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
+
+from bot.cache import cached_lines
 
 #: Characters that end a sentence: a red-flag combination must stand inside one sentence.
 SENTENCE_END = "."
@@ -156,11 +159,16 @@ ENGLISH_MIN_COUNT = 200
 
 
 def english_words() -> frozenset[str]:
-    """Common English words (pyspellchecker's list): "leaned" is a word, not a typo of "leaked"."""
-    from spellchecker import SpellChecker
+    """Common English words (pyspellchecker's list): "leaned" is a word, not a typo of "leaked".
+    Kept in the cache after the first start: the full list costs 30 MB to read."""
 
-    frequencies = SpellChecker(language="en", distance=1).word_frequency.dictionary
-    return frozenset(w for w, n in frequencies.items() if n >= ENGLISH_MIN_COUNT)
+    def build() -> list[str]:
+        from spellchecker import SpellChecker
+
+        frequencies = SpellChecker(language="en", distance=1).word_frequency.dictionary
+        return sorted(w for w, n in frequencies.items() if n >= ENGLISH_MIN_COUNT)
+
+    return frozenset(cached_lines(f"english-{version('pyspellchecker')}-{ENGLISH_MIN_COUNT}.txt", build))
 
 
 class Speller:
