@@ -113,7 +113,7 @@ class Classifier:
                 columns = np.fromiter((c for c, _ in known), dtype=np.intp, count=len(known))
                 values = (1.0 + np.log(np.fromiter((n for _, n in known), dtype=float, count=len(known)))) * idf[columns]
                 values /= np.sqrt(values @ values)
-                scores[row] += values @ self._coef[columns + offset]
+                scores[row] += values.astype(np.float32) @ self._coef[columns + offset]
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(axis=1, keepdims=True)
