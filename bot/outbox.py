@@ -23,7 +23,8 @@ from bot.replies import Button, Reply, plain
 
 logger = logging.getLogger(__name__)
 
-#: Telegram refuses messages over 4096 characters; stay below with room for entities.
+#: Telegram refuses messages over 4096 UTF-16 code units (an emoji is two); stay below, counting
+#: the HTML tags too, which Telegram strips before it counts.
 MAX_MESSAGE = 4000
 #: Telegram allows 64 bytes of callback data.
 MAX_CALLBACK_BYTES = 64
@@ -56,12 +57,28 @@ class ReplyBot(ExtBot[None]):
         await self._post("editMessageReplyMarkup", {"chat_id": message.chat.id, "message_id": message.message_id})
 
 
+def utf16_len(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting(text: str, limit: int) -> int:
+    """How many characters from the start of `text` fit in `limit` UTF-16 units."""
+    low, high = limit // 2, min(len(text), limit)  # each character is one or two units
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if utf16_len(text[:middle]) <= limit else (low, middle - 1)
+    return low
+
+
 def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
-    """Split a long reply at paragraph or line breaks so every part fits in one message."""
+    """Split a long reply at paragraph or line breaks so every part fits in one message (`limit`
+    UTF-16 units, as Telegram counts)."""
     parts: list[str] = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit))
-        cut = cut if cut > limit // 2 else limit
+    while utf16_len(text) > limit:
+        fits = _fitting(text, limit)
+        cut = max(text.rfind("\n\n", 0, fits), text.rfind("\n", 0, fits))
+        cut = cut if cut > fits // 2 else fits
         parts.append(text[:cut].rstrip())
         text = text[cut:].lstrip("\n")
     return [*parts, text] if text or not parts else parts

@@ -85,3 +85,13 @@ async def test_a_network_that_stays_down_raises_after_the_last_attempt() -> None
     call = Calls(*[NetworkError("down")] * outbox.SEND_ATTEMPTS)
     with pytest.raises(NetworkError):
         await retrying(call, "hello")
+
+
+def test_parts_are_measured_in_telegrams_utf16_units_so_emoji_count_twice() -> None:
+    from bot.outbox import MAX_MESSAGE, utf16_len
+
+    parts = split_text("😣" * 5000)  # the probe's 5,000 emoji: 10,000 units
+    assert all(utf16_len(p) <= MAX_MESSAGE <= 4096 for p in parts), [utf16_len(p) for p in parts]
+    assert "".join(parts) == "😣" * 5000
+    mixed = "\n".join(f"Step {i} 🧊🔥 ice, then heat" for i in range(400))
+    assert all(utf16_len(p) <= MAX_MESSAGE for p in split_text(mixed))
