@@ -9,11 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import traceback
 from collections import Counter
 from pathlib import Path
 
 from bot.content import ContentError, load
+from bot.errors import StartupError
+from bot.redact import protect, redact
 from bot.replies import plain
 from bot.settings import Settings
 
@@ -97,8 +101,12 @@ def cmd_run(_: argparse.Namespace) -> int:
     return run_telegram(settings)
 
 
+DEBUG_HELP = "log at DEBUG (message text included: never in production) and show tracebacks of start-up errors"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Back-spasm help bot.")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command")
     ask = sub.add_parser("ask", help="answer a question (or each line of stdin)")
     ask.add_argument("--json", action="store_true", help="print JSON objects (CONTRACT.md §2)")
@@ -112,20 +120,32 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="JSON lines in and out (CONTRACT.md §3)")
     chat.add_argument("--user", type=int, default=1, help="whose conversation to continue (default 1)")
     chat.set_defaults(func=cmd_chat)
-    sub.add_parser("run", help="run on Telegram").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="run on Telegram")
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    run.set_defaults(func=cmd_run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First of all, so that nothing printed from here on can show the token.
+    protect(os.environ.get("TELEGRAM_BOT_TOKEN"))
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for chatty in ("httpx", "apscheduler"):  # a line per poll, and per run of the purge
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    if args.command is None:
-        if Settings.from_env().token:
-            return cmd_run(args)
-        args = build_parser().parse_args(["chat"])
+    if args.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
     try:
+        if args.command is None:
+            if Settings.from_env().token:
+                return cmd_run(args)
+            args = build_parser().parse_args(["chat"])
         return args.func(args)
     except ContentError as exc:
         print(f"content error: {exc}", file=sys.stderr)
         return 1
+    except StartupError as exc:
+        if args.debug:
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        print(f"cannot start: {redact(str(exc))}", file=sys.stderr)
+        return 2

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from bot.errors import StartupError
 
 
 @dataclass(frozen=True)
 class Settings:
     """What the environment configures; unset values fall back to the documented defaults."""
 
-    token: str | None
+    token: str | None = field(repr=False)  # never printed with the settings
     api_base_url: str | None
     data_dir: Path
     emergency_number: str | None
@@ -37,7 +39,13 @@ class Settings:
             webhook_url=env.get("WEBHOOK_URL") or None,
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
             listen=env.get("WEBHOOK_LISTEN") or "0.0.0.0",
-            port=int(env.get("PORT") or 8443),
+            port=_port(env.get("PORT") or "8443"),
             telegram_limits=(env.get("BOT_RATE_LIMIT") or "telegram") != "off",
             http=env.get("BOT_HTTP") or "aiohttp",
         )
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise StartupError(f"PORT must be a port number (1-65535), not {value!r}")
+    return int(value)
