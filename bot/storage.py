@@ -115,8 +115,8 @@ class SqliteStore:
 
     def delete(self, user_id: int) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM user_state WHERE user_id = ?", (user_id,))
-            self._checkpoint()
+            if self._db.execute("DELETE FROM user_state WHERE user_id = ?", (user_id,)).rowcount:
+                self._checkpoint()
 
     def purge(self, now: float, keep: Mapping[str, float]) -> int:
         with self._lock:
