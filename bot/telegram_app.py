@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import secrets
 from collections.abc import Sequence
 from functools import partial
 from typing import cast
@@ -31,6 +30,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ContextTypes,
     InlineQueryHandler,
+    JobQueue,
     MessageHandler,
     filters,
 )
@@ -39,9 +39,12 @@ from telegram.request import BaseRequest, HTTPXRequest
 from bot.brain import Brain
 from bot.dialogue import Dialogue
 from bot.guard import UserGuard
-from bot.outbox import MAX_MESSAGE, ReplyBot, keyboard, merge, retrying, send_replies, split_text
+from bot.outbox import MAX_MESSAGE, ReplyBot, keyboard, merge, retrying, send_replies, split_text, utf16_len
+from bot.redact import protect
 from bot.replies import Reply, plain
+from bot.retention import KEEP, PURGE_EVERY
 from bot.settings import Settings
+from bot.startup import check, serve
 from bot.storage import SqliteStore
 from bot.transport import AiohttpRequest
 
@@ -74,21 +77,6 @@ def _dialogue(context: ContextTypes.DEFAULT_TYPE) -> Dialogue:
 
 def _guard(context: ContextTypes.DEFAULT_TYPE) -> UserGuard:
     return context.application.bot_data["guard"]
-
-
-def redact_in_logs(secret: str) -> None:
-    """Replace `secret` (the bot token) in every log record, at any level and from any library."""
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        message = record.getMessage()
-        if secret in message:
-            record.msg, record.args = message.replace(secret, "[token]"), ()
-        return record
-
-    if secret:
-        logging.setLogRecordFactory(factory)
 
 
 def _addressed_text(update: Update, username: str, commands: dict[str, str]) -> str | None:
@@ -125,18 +113,26 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     async with guard.lock(user.id):
         if guard.flooding(user.id):
-            # Throttled, but a warning sign is still answered.
+            # Throttled, but a warning sign is still answered and /forget still deletes.
             alarm = dialogue.brain.alarm(text)
             if alarm:
                 await reply_to(update, context, [alarm])
-            elif guard.should_warn(user.id):
+            elif _command(text) == "forget":
+                replies = dialogue.handle_text(user.id, text)
+                if guard.once(user.id, "forget"):
+                    await reply_to(update, context, replies)
+            elif guard.once(user.id, "throttled"):
                 await reply_to(update, context, [dialogue.say("throttled")])
             return
-        if text.strip().split(maxsplit=1)[:1] == ["/forget"]:
-            guard.forget(user.id)
         replies = dialogue.handle_text(user.id, text)
         await reply_to(update, context, replies)
         dialogue.delivered(user.id, replies)
+
+
+def _command(text: str) -> str:
+    """The command a message starts with ("forget" for "/forget@bot now"), or ""."""
+    word = text.strip().split(maxsplit=1)[0] if text.strip().startswith("/") else ""
+    return word[1:].split("@")[0].lower()
 
 
 async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -183,7 +179,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with _guard(context).lock(query.from_user.id):
         replies = dialogue.handle_button(query.from_user.id, str(query.data or ""))
         reply = merge(replies)
-        if reply is not None and reply.state is not None and len(reply.text) <= MAX_MESSAGE:
+        if reply is not None and reply.state is not None and utf16_len(reply.text) <= MAX_MESSAGE:
             shown = retrying(partial(bot.edit_text, message, markup=keyboard(reply.buttons)), reply.text)
             await asyncio.gather(_acknowledge(bot, query, remove_keyboard=False), shown)
         else:
@@ -223,13 +219,21 @@ async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure without the user's words, and tell them something went wrong."""
     error = context.error
-    logger.error("update failed: %s", type(error).__name__)
+    logger.error("%s failed: %s", "update" if update else "background job", type(error).__name__)
     logger.debug("traceback", exc_info=error)
     if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
         try:
             await update.effective_chat.send_message(_dialogue(context).brain.content.message("error"))
         except TelegramError:
             logger.warning("could not send the error notice")
+
+
+async def purge(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Delete what is kept longer than /privacy promises (bot/retention.py), whether or not the
+    user comes back."""
+    dialogue = _dialogue(context)
+    if dialogue.store.purge(dialogue.clock(), KEEP):
+        logger.debug("expired conversation state purged")
 
 
 async def _post_init(application: Application) -> None:
@@ -256,7 +260,7 @@ def build_application(
     `timeout` shortens the HTTP timeouts (the fault-injection tests use it); `telegram_limits=False`
     keeps honouring retry_after but drops the 30 messages/s pacing (for load tests on a fake server).
     """
-    redact_in_logs(settings.token or "")
+    protect(settings.token)
     limiter = AIORateLimiter(max_retries=5) if telegram_limits else AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
     base = settings.api_base_url
     urls = {"base_url": base, "base_file_url": base.replace("/bot", "/file/bot")} if base else {}
@@ -273,28 +277,26 @@ def build_application(
     application.add_handler(InlineQueryHandler(on_inline))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT, on_other))
     application.add_error_handler(on_error)
+    # Once at start-up (what expired while the bot was down), then every PURGE_EVERY seconds;
+    # a run the busy event loop delays is run late, not skipped with a warning.
+    jobs, late = cast(JobQueue, application.job_queue), {"misfire_grace_time": None}
+    jobs.run_once(purge, 0, name="purge", job_kwargs=late)
+    jobs.run_repeating(purge, interval=PURGE_EVERY, first=PURGE_EVERY, name="purge", job_kwargs=late)
     return application
 
 
 def run_telegram(settings: Settings) -> int:
-    """Run until interrupted: long polling, or a webhook with a secret token when WEBHOOK_URL is set."""
-    dialogue = Dialogue(Brain.load(settings), SqliteStore(settings.data_dir))
+    """Run until interrupted: long polling, or the webhook when WEBHOOK_URL is set (bot/startup.py).
+    The configuration and the database are checked before the content is loaded, so a mistake
+    is reported at once."""
+    check(settings)
+    store = SqliteStore(settings.data_dir)
+    dialogue = Dialogue(Brain.load(settings), store)
     application = build_application(settings, dialogue, telegram_limits=settings.telegram_limits)
     # The content and its index live as long as the process: keep them out of the garbage
     # collector's full passes, each of which would otherwise stall every reply for ~30 ms.
     gc.freeze()
-    if settings.webhook_url:
-        secret = settings.webhook_secret or secrets.token_urlsafe(32)
-        logger.info("starting webhook on %s:%s", settings.listen, settings.port)
-        application.run_webhook(
-            listen=settings.listen,
-            port=settings.port,
-            url_path="telegram",
-            webhook_url=settings.webhook_url.rstrip("/") + "/telegram",
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        logger.info("starting long polling")
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
-    return 0
+    try:
+        return asyncio.run(serve(application, settings))
+    finally:
+        store.close()

@@ -28,9 +28,10 @@ BOT = {
 class FakeTelegram:
     """The server's state: queued updates, sent messages and every call made."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         #: Faults to inject, per API method, each used once: "429", "500", "502", "slow",
-        #: "drop" (connection closed, no answer) or "badjson".
+        #: "drop" (connection closed, no answer), "badjson", "401" (a rejected token) or "409"
+        #: (Conflict: another instance polling with the same token).
         self.faults: dict[str, list[str]] = {}
         self.slow_seconds = 2.0
         self.injected: list[tuple[str, str]] = []
@@ -47,7 +48,7 @@ class FakeTelegram:
         self._cond = threading.Condition()
         handler = type("Handler", (_Handler,), {"fake": self})
         server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})
-        self.server = server_class(("127.0.0.1", 0), handler)
+        self.server = server_class(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -241,6 +242,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = 429, json.dumps({"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}}).encode()
         elif fault in ("500", "502"):
             status, payload = int(fault), json.dumps({"ok": False, "error_code": int(fault), "description": "Internal Server Error"}).encode()
+        elif fault in ERRORS:
+            status, payload = int(fault), json.dumps({"ok": False, "error_code": int(fault), "description": ERRORS[fault]}).encode()
         elif fault == "badjson":
             payload = b"{this is not json"
         else:
@@ -254,6 +257,12 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a long poll cancelled at shutdown)
 
+
+#: Telegram's own descriptions of the errors a token or a second poller causes.
+ERRORS = {
+    "401": "Unauthorized",
+    "409": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+}
 
 #: Parameters that are objects: a form body carries them JSON-encoded, a JSON body as they are.
 OBJECT_PARAMS = {"reply_markup", "results", "allowed_updates", "commands"}

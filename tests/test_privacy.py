@@ -1,20 +1,20 @@
 """Privacy and security: no words, names or token in logs; an owner-only database; /forget
-removes every row; the webhook refuses requests without its secret; floods are throttled."""
+removes every row and leaves no copy on disk, and works in a flood too; floods are throttled.
+The webhook is tested in test_webhook.py, the token in every output in test_secrets.py."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
-import socket
 import sqlite3
 import stat
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import RunningBot, settings_for, until
+from tests.conftest import RunningBot, until
 from tests.fake_telegram import FakeTelegram
 
 SECRET_WORDS = "my husband Bartholomew cannot feel when he wipes"
@@ -73,41 +73,44 @@ async def test_forget_removes_every_row_about_the_user(running: RunningBot, fake
     assert (7302,) not in rows and (7303,) in rows
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+async def test_forget_leaves_no_copy_of_the_answers_in_the_database_or_its_log(running: RunningBot, fake: FakeTelegram) -> None:
+    user = 7307
+    fake.send_text(user, "/triage")
+    for answered in range(3):
+        await until(lambda n=answered: len(fake.sent(user)) == n + 1)
+        fake.press(user, _no(fake.sent(user)[-1]))
+    await until(lambda: len(running.store.load(user).get("flow", {}).get("answers", {})) == 3)
+    answers = json.dumps(running.store.load(user)["flow"]["answers"]).encode()
+    assert answers in _disk(running.store), "the answers are on disk, in the form the test looks for"
+    fake.send_text(user, "/forget")
+    await until(lambda: "deleted" in fake.sent(user)[-1]["text"])
+    assert answers not in _disk(running.store)
+    assert b'"saddle": "no"' not in _disk(running.store), "not even in a freed page or an old log frame"
 
 
-async def test_webhook_refuses_requests_without_the_secret_and_never_runs_them(brain, fake: FakeTelegram, tmp_path: Path) -> None:
-    from bot.dialogue import Dialogue
-    from bot.storage import SqliteStore
-    from bot.telegram_app import build_application
+async def test_forget_is_answered_and_deletes_even_in_a_flood(running: RunningBot, fake: FakeTelegram) -> None:
+    user = 7308
+    fake.send_text(user, "/triage")
+    await until(lambda: running.store.load(user).get("flow"))
+    for i in range(30):
+        fake.send_text(user, f"how long should i ice my back {i}")
+    fake.send_text(user, "/forget")
+    fake.send_text(user, "/forget")
+    await until(lambda: any("deleted" in m["text"] for m in fake.sent(user)))
+    assert running.store.load(user) == {}
+    await until(lambda: len(fake.calls_to("getUpdates")) > 2 and not fake.updates)  # every update taken
+    assert sum("deleted" in m["text"] for m in fake.sent(user)) == 1, "one answer per flood, not one per /forget"
 
-    settings = settings_for(tmp_path / "data", fake.base_url)
-    app = build_application(settings, Dialogue(brain, SqliteStore(settings.data_dir)))
-    port = _free_port()
-    update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": 7304, "type": "private"},
-                                          "from": {"id": 7304, "is_bot": False, "first_name": "Pat"}, "text": "how long should i ice my back"}}
-    await app.initialize()
-    await app.start()
-    await app.updater.start_webhook(listen="127.0.0.1", port=port, url_path="telegram", secret_token="s3cret",
-                                    webhook_url=f"http://127.0.0.1:{port}/telegram")
-    try:
-        async with httpx.AsyncClient() as client:
-            url = f"http://127.0.0.1:{port}/telegram"
-            refused = await client.post(url, json=update)
-            wrong = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
-            assert (refused.status_code, wrong.status_code) == (403, 403)
-            await asyncio.sleep(0.5)
-            assert fake.sent(7304) == [], "a refused update never runs"
-            accepted = await client.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"})
-            assert accepted.status_code == 200
-            await until(lambda: len(fake.sent(7304)) == 1)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
+
+def _no(question: dict) -> str:
+    """The data of a question's "No" button."""
+    return next(b["callback_data"] for row in question["reply_markup"]["inline_keyboard"] for b in row if b["callback_data"].endswith(":no"))
+
+
+def _disk(store) -> bytes:
+    """Every byte of the database and its write-ahead log."""
+    wal = store.path.with_name(store.path.name + "-wal")
+    return store.path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
 
 async def test_a_flood_is_throttled_politely_without_slowing_others(running: RunningBot, fake: FakeTelegram) -> None:
