@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -27,7 +27,7 @@ class UserGuard:
         self._locks: dict[int, asyncio.Lock] = {}
         self._holders: Counter[int] = Counter()
         #: Each user's recent message times, least recently active user first.
-        self._recent: OrderedDict[int, deque[float]] = OrderedDict()
+        self._recent: OrderedDict[int, list[float]] = OrderedDict()
         #: The notes each flooding user has had in this flood (see `once`).
         self._notes: dict[int, set[str]] = {}
         self._clock = clock
@@ -55,12 +55,11 @@ class UserGuard:
         """Count this message; True when the user is over the limit."""
         now = self._clock()
         self._expire(now)
-        # Only the newest FLOOD_MESSAGES + 1 times matter: one more than the limit is a flood.
-        recent = self._recent.pop(user_id, None) or deque(maxlen=FLOOD_MESSAGES + 1)
-        self._recent[user_id] = recent
-        while recent and now - recent[0] > FLOOD_SECONDS:
-            recent.popleft()
+        # A short list, not a deque: most users have one recent message, and a deque costs ten
+        # times the memory. Only the newest FLOOD_MESSAGES + 1 matter: one over the limit floods.
+        recent = [t for t in self._recent.pop(user_id, ()) if now - t <= FLOOD_SECONDS][-FLOOD_MESSAGES:]
         recent.append(now)
+        self._recent[user_id] = recent  # last in the order: the most recently active
         if len(recent) <= FLOOD_MESSAGES:
             self._notes.pop(user_id, None)
             return False
