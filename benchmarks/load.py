@@ -131,7 +131,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def main(users: int, think: float) -> None:
+async def start_bot(token: str) -> tuple[FakeBotApi, web.AppRunner, subprocess.Popen]:
+    """The stand-in for Telegram on a free local port, and the real bot process talking to it."""
     api = FakeBotApi()
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", api.handle)
@@ -140,9 +141,14 @@ async def main(users: int, think: float) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # the port the OS picked
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456:LOAD", "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
            "BOT_DATA_DIR": tempfile.mkdtemp(), "BOT_RATE_LIMIT": "off"}
     bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    return api, runner, bot
+
+
+async def main(users: int, think: float) -> None:
+    api, runner, bot = await start_bot("123456:LOAD")
     warm: list[float] = []
     await user_session_once(api, warm)
     rng = random.Random(5)

@@ -12,17 +12,12 @@ have been quiet for longer than the flood window, when nothing per user should b
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from aiohttp import web
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import ROOT, FakeBotApi, message  # the load benchmark's stand-in for Telegram
+from load import FakeBotApi, message, start_bot  # the load benchmark's stand-in for Telegram
 
 WARM_UP = 2_000
 WAVE = 500
@@ -49,17 +44,7 @@ async def ask(api: FakeBotApi, users: range) -> None:
 
 
 async def main(users: int) -> None:
-    api = FakeBotApi()
-    app = web.Application()
-    app.router.add_post("/bot{token}/{method}", api.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # the port the OS picked
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456:MEMORY", "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
-           "BOT_DATA_DIR": tempfile.mkdtemp(), "BOT_RATE_LIMIT": "off"}
-    bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    api, runner, bot = await start_bot("123456:MEMORY")
     try:
         first = 1_000_000
         await ask(api, range(first, first + WARM_UP))
