@@ -96,22 +96,29 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 
 
 def fold_lookalikes(text: str) -> str:
-    """Spell Latin a word that mixes Latin with look-alike letters ("lеgs" with a Cyrillic е).
+    """Spell Latin a word written with look-alike letters in a Latin message ("lеgs" with a
+    Cyrillic е, even "рее" all in Cyrillic among English words).
 
-    Unicode's confusables table says which letter each look-alike stands for. A word wholly in
-    another script (Russian, Greek) is left alone: it is that language, not a disguise.
+    Unicode's confusables table says which letter each look-alike stands for. In a message mostly
+    in another script (Russian, Greek) its words are left alone: that is the language, not a
+    disguise.
     """
+    words = _LETTERS.findall(text)
+    latin_words = sum(w.isascii() or "LATIN" in categories.unique_aliases(w) for w in words)
+    mostly_latin = latin_words * 2 > len(words)
 
     def latin(match: re.Match[str]) -> str:
         word = match.group(0)
         scripts = set() if word.isascii() else categories.unique_aliases(word)
-        if "LATIN" not in scripts or len(scripts) < 2:
+        if not scripts or scripts == {"LATIN"} or ("LATIN" not in scripts and not mostly_latin):
             return word
+        spelled = word
         for found in confusables.is_confusable(word, greedy=True, preferred_aliases=["latin"]) or ():
             target = next((h["c"] for h in found["homoglyphs"] if h["c"].isascii() and h["c"].isalpha()), None)
             if target:
-                word = word.replace(found["character"], target)
-        return word
+                spelled = spelled.replace(found["character"], target)
+        # A word of another script is folded only if every letter had a Latin look-alike.
+        return spelled if "LATIN" in scripts or spelled.isascii() else word
 
     return _LETTERS.sub(latin, text)
 

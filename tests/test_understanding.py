@@ -75,9 +75,12 @@ def test_look_alike_letters_are_read_as_latin_but_other_scripts_are_left_alone()
     assert fold_lookalikes("my l\u0435gs gave way") == "my legs gave way"  # Cyrillic е
     assert fold_lookalikes("gr\u03bfin") == "groin"  # Greek ο
     assert fold_lookalikes("у меня болит спина") == "у меня болит спина"  # Russian stays Russian
+    assert fold_lookalikes("I can't \u0440\u0435\u0435") == "I can't pee"  # a whole word of look-alikes among English
 
 
-@pytest.mark.parametrize("message", ["I f\u0435ll down the stairs", "my l\u0435gs gave way", "numbn\u0435ss in my gr\u03bfin", "ｍｙ ｌｅｇｓ ｇａｖｅ ｗａｙ"])
+@pytest.mark.parametrize(
+    "message", ["I f\u0435ll down the stairs", "my l\u0435gs gave way", "numbn\u0435ss in my gr\u03bfin", "ｍｙ ｌｅｇｓ ｇａｖｅ ｗａｙ", "I can't \u0440\u0435\u0435"]
+)
 def test_a_warning_sign_with_look_alike_letters_is_an_emergency(brain: Brain, message: str) -> None:
     reply = brain.answer(message)
     assert (reply.kind, reply.urgency) == ("urgent", "emergency")
