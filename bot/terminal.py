@@ -47,6 +47,15 @@ def _json_chat(dialogue: Dialogue, user_id: int, stdin: TextIO, stdout: TextIO) 
 
 
 def _human_chat(dialogue: Dialogue, user_id: int, stdin: TextIO, stdout: TextIO) -> int:
+    """Chat until Ctrl-D or Ctrl-C, either of which leaves quietly."""
+    try:
+        return _chat_loop(dialogue, user_id, stdin, stdout)
+    except KeyboardInterrupt:
+        print(file=stdout)
+        return 0
+
+
+def _chat_loop(dialogue: Dialogue, user_id: int, stdin: TextIO, stdout: TextIO) -> int:
     content = dialogue.brain.content
     print(content.message("terminal_hint"), file=stdout)
     _show(dialogue.handle_text(user_id, "/start"), stdout)

@@ -94,3 +94,19 @@ def test_chat_json_a_follow_up_keeps_the_thread(tmp_path: Path) -> None:
     lines = _chat([{"text": "should i use ice on my back"}, {"text": "for how long?"}, {"text": "and at night?"}], tmp_path)
     assert [line["id"] for line in lines[:2]] == ["immediate_relief_ice", "immediate_relief_ice_how"]
     assert lines[2]["topic"] in ("prevention", "immediate_relief")
+
+
+def test_ctrl_c_leaves_the_terminal_chat_quietly(brain, tmp_path: Path) -> None:
+    import io
+
+    from bot.dialogue import Dialogue
+    from bot.storage import MemoryStore
+    from bot.terminal import _human_chat
+
+    class CtrlC(io.StringIO):
+        def readline(self, *_: object) -> str:
+            raise KeyboardInterrupt
+
+    out = io.StringIO()
+    assert _human_chat(Dialogue(brain, MemoryStore()), 1, CtrlC(), out) == 0
+    assert "Traceback" not in out.getvalue()
