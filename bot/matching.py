@@ -120,7 +120,7 @@ class Matcher:
         """How much a word tells entries apart: rare words weigh more, unknown ones the most."""
         return self._idf.get(word, self._unknown_idf)
 
-    def coverage(self, words: set[str]) -> float:
+    def coverage(self, words: list[str]) -> float:
         """The share of the message's meaningful words that the content (answers too) knows."""
         meaningful = [w for w in words if w not in self._stopwords and not w.isdigit()]
         total = sum(self.weight(w) for w in meaningful)
@@ -134,7 +134,7 @@ class Matcher:
     def rank_words(self, tokens: Sequence[str], limit: int = 5) -> Ranking:
         """`rank` for a message already read by the red-flag detector (tokens, spelling corrected)."""
         query = " ".join(stem(w) for w in words_only(tokens))
-        words = set(query.split()) - self._ignore
+        words = sorted(set(query.split()) - self._ignore)  # sorted: the same result under any hash seed
         if not words:
             return Ranking([], 0.0)
         known = [w for w in words if w in self._idf]
