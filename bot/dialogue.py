@@ -26,6 +26,16 @@ CONTEXT_SECONDS = 10 * 60
 COMMANDS = ("start", "help", "topics", "triage", "cancel", "about", "privacy", "forget")
 
 
+def parse_command(text: str) -> tuple[str, str] | None:
+    """("forget", "now") for "/forget@bot now": the command's name and its argument; None when
+    `text` is not a command."""
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return None
+    parts = stripped[1:].split(maxsplit=1)
+    return (parts[0].split("@")[0].lower() if parts else ""), (parts[1] if len(parts) > 1 else "")
+
+
 class Dialogue:
     """Runs conversations over a `Brain` and a `Store`."""
 
@@ -57,8 +67,8 @@ class Dialogue:
         alarm = self.brain.alarm(text)
         if alarm:
             return [alarm]
-        command = text.strip()[1:].split(maxsplit=1)[0].split("@")[0].lower() if text.strip().startswith("/") else ""
-        start = "triage" if command == "triage" else "group"
+        command = parse_command(text)
+        start = "triage" if command and command[0] == "triage" else "group"
         button = Button(self.brain.content.message("open_private"), f"/start {start}", url=f"https://t.me/{bot_username}?start={start}")
         return [replace(self.say("group_private"), buttons=(button,))]
 
@@ -98,17 +108,16 @@ class Dialogue:
 
     def _text(self, user_id: int, state: dict[str, Any], text: str) -> list[Reply]:
         stripped = text.strip()
+        command = parse_command(text)
         # A command's name is not a symptom ("/cancel" is not "cancer"); its arguments are read.
-        said = "".join(stripped.split(maxsplit=1)[1:]) if stripped.startswith("/") else text
-        alarm = self._alarm(user_id, state, said)
+        alarm = self._alarm(user_id, state, command[1] if command else text)
         if alarm:
             return [alarm]
-        if stripped.startswith("/"):
-            command, _, argument = stripped[1:].partition(" ")
-            command = command.split("@")[0].lower()
-            if command == "start" and argument.strip() == "triage":  # the deep link from a group
-                command = "triage"
-            return self._command(user_id, state, command)
+        if command:
+            name, argument = command
+            if name == "start" and argument.strip() == "triage":  # the deep link from a group
+                name = "triage"
+            return self._command(user_id, state, name)
         flow = state.get("flow")
         if flow:
             step = self.flow.steps[flow["step"]]

@@ -37,7 +37,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.brain import Brain
-from bot.dialogue import Dialogue
+from bot.dialogue import Dialogue, parse_command
 from bot.guard import UserGuard
 from bot.outbox import MAX_MESSAGE, ReplyBot, keyboard, merge, retrying, send_replies, split_text, utf16_len
 from bot.redact import protect
@@ -117,7 +117,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             alarm = dialogue.brain.alarm(text)
             if alarm:
                 await reply_to(update, context, [alarm])
-            elif _command(text) == "forget":
+            elif (parse_command(text) or ("",))[0] == "forget":
                 replies = dialogue.handle_text(user.id, text)
                 if guard.once(user.id, "forget"):
                     await reply_to(update, context, replies)
@@ -127,12 +127,6 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         replies = dialogue.handle_text(user.id, text)
         await reply_to(update, context, replies)
         dialogue.delivered(user.id, replies)
-
-
-def _command(text: str) -> str:
-    """The command a message starts with ("forget" for "/forget@bot now"), or ""."""
-    word = text.strip().split(maxsplit=1)[0] if text.strip().startswith("/") else ""
-    return word[1:].split("@")[0].lower()
 
 
 async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
