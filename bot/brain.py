@@ -99,8 +99,7 @@ class Brain:
 
     def alarm(self, text: str) -> Reply | None:
         """The urgent-care or crisis reply when `text` holds a warning sign, in any language read."""
-        found = self._safety(text)[0]
-        return found.reply if found else None
+        return self.signs(text)[0]
 
     def signs(self, text: str) -> tuple[Reply | None, tuple[Sign, ...]]:
         """`alarm`, with the signs it found (the triage records them as answers)."""

@@ -28,7 +28,7 @@ CUE_REACH = 8
 
 @dataclass(frozen=True)
 class Finding:
-    """The signs found in one message and the tier of the most urgent one."""
+    """The signs found in one message, most urgent first."""
 
     signs: tuple[Sign, ...]
     #: Conditions the user asked about rather than reported ("could this be cancer?").
@@ -36,11 +36,6 @@ class Finding:
     #: The message as read (spelling corrected) without the signs the user denied ("no fever,
     #: how long do I ice it" → "how long do I ice it"): what the matcher reads next.
     rest: tuple[str, ...] = ()
-
-    @property
-    def tier(self) -> str | None:
-        tiers = {s.tier for s in self.signs}
-        return next((t for t in TIERS if t in tiers), None)
 
     def __bool__(self) -> bool:
         return bool(self.signs)
