@@ -56,6 +56,7 @@ class Ranker:
         examples += [(text, OUT_OF_SCOPE.id) for text in out_of_scope]
         self.classifier: Classifier = load_or_train(examples, matcher.normalize)
         self._labels = [self._by_id[label] for label in self.classifier.labels]
+        self._column = {label: i for i, label in enumerate(self.classifier.labels)}
         topics = sorted({e.topic for e in self._labels})
         #: label × topic: 1 where the label's entry belongs to the topic.
         self._topics = np.array([[e.topic == t for t in topics] for e in self._labels], dtype=float)
@@ -87,50 +88,51 @@ class Ranker:
             blended[entry.id] = Candidate(entry, float(scores[index]) + (1 - blend.classifier) * fuzzy, share)
         for entry_id, found in lex.items():
             if entry_id not in blended:
-                p = float(reading[self.classifier.labels.index(entry_id)]) if entry_id in self.classifier.labels else 0.0
+                p = float(reading[self._column[entry_id]]) if entry_id in self._column else 0.0
                 blended[entry_id] = Candidate(found.entry, blend.classifier * 100 * p + (1 - blend.classifier) * found.score, found.share)
         ranked = sorted(blended.values(), key=lambda c: -c.score)[:limit]
         return Ranking(ranked, lexical.coverage, self.about_subject(whole), self._language.yes_no(self._question(tokens)))
 
     def sentences(self, tokens: Sequence[str]) -> list[tuple[str, bool]]:
         """Each sentence as the classifier reads it, and whether it asks something."""
-        found: list[tuple[str, bool]] = []
-        words: list[str] = []
-        asks = False
-        for token in (*tokens, SENTENCE_END):
-            if token == QUESTION:
-                asks = True
-            elif token == SENTENCE_END:
-                kept = words_only(words)
-                if kept:
-                    first = kept[0]
-                    text = " ".join(stem(w) for w in kept)
-                    found.append((text, asks or first in self._language.question_words))
-                words, asks = [], False
-            else:
-                words.append(token)
+        found = [
+            (" ".join(stem(w) for w in words), marked or words[0] in self._language.question_words)
+            for words, marked in _split(tokens)
+        ]
         if len(found) <= MAX_SENTENCES:
             return found
-        asks = [s for s in found if s[1]][:MAX_SENTENCES]
+        asks = [s for s in found if s[1]]
         told = [s for s in found if not s[1]]
-        return asks + told[len(told) - (MAX_SENTENCES - len(asks)) :] if len(asks) < MAX_SENTENCES else asks
+        room = max(0, MAX_SENTENCES - len(asks))
+        return asks[:MAX_SENTENCES] + (told[len(told) - room :] if room else [])
 
     @staticmethod
     def _question(tokens: Sequence[str]) -> list[str]:
-        """The words of the last sentence that asks something (of all of them if none does)."""
-        sentences: list[list[str]] = [[]]
-        asked: list[str] = []
-        for token in tokens:
-            if token == QUESTION:
-                asked = sentences[-1]
-            elif token == SENTENCE_END:
-                sentences.append([])
-            else:
-                sentences[-1].append(token)
-        return asked or [t for s in sentences for t in s]
+        """The words of the last sentence that ends with "?" (of all of them if none does)."""
+        split = _split(tokens)
+        asked = [words for words, marked in split if marked]
+        return asked[-1] if asked else [w for words, _ in split for w in words]
 
     def about_subject(self, normalized: str) -> bool:
         """Whether the message talks about back pain at all (then it never gets "off topic"):
         one of the subject's words or phrases, its words side by side."""
         padded = f" {normalized} "
         return any(term in padded for term in self._subject)
+
+
+def _split(tokens: Sequence[str]) -> list[tuple[list[str], bool]]:
+    """The words of each sentence, and whether it ended with "?"."""
+    found: list[tuple[list[str], bool]] = []
+    words: list[str] = []
+    marked = False
+    for token in (*tokens, SENTENCE_END):
+        if token == QUESTION:
+            marked = True
+        elif token == SENTENCE_END:
+            kept = words_only(words)
+            if kept:
+                found.append((kept, marked))
+            words, marked = [], False
+        else:
+            words.append(token)
+    return found
