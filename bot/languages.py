@@ -149,9 +149,9 @@ def load_languages(path: Path, content: Content, english_words: frozenset[str] =
     """Read `intents/languages.yaml` (optional); every sign id must be one of red_flags.yaml.
     `english_words` tell which phrasings could be English ("suicid" begins "suicidal")."""
     english = frozenset(content.language.stopwords)
-    starts = sorted(english_words)
     if not path.exists():
         return Languages((), english)
+    starts = sorted(english_words)
     data = read_yaml(path)
     _require(isinstance(data, dict) and isinstance(data.get("languages"), dict), path.name, "needs a mapping 'languages'")
     signs = {s.id: s for s in content.signs}

@@ -104,12 +104,13 @@ def fold_lookalikes(text: str) -> str:
     disguise.
     """
     words = _LETTERS.findall(text)
-    latin_words = sum(w.isascii() or "LATIN" in categories.unique_aliases(w) for w in words)
+    scripts_of = {w: categories.unique_aliases(w) for w in set(words) if not w.isascii()}
+    latin_words = sum(w not in scripts_of or "LATIN" in scripts_of[w] for w in words)
     mostly_latin = latin_words * 2 > len(words)
 
     def latin(match: re.Match[str]) -> str:
         word = match.group(0)
-        scripts = set() if word.isascii() else categories.unique_aliases(word)
+        scripts = scripts_of.get(word, set())
         if not scripts or scripts == {"LATIN"} or ("LATIN" not in scripts and not mostly_latin):
             return word
         spelled = word
