@@ -92,7 +92,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_run(_: argparse.Namespace) -> int:
     """Run on Telegram (polling, or a webhook when WEBHOOK_URL is set)."""
-    from bot.telegram_app import run_telegram
+    from bot.service import run_telegram
 
     settings = Settings.from_env()
     if not settings.token:

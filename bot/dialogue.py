@@ -24,6 +24,8 @@ OUTCOME = "triage.outcome."
 #: How long the last answer is remembered for follow-ups ("and at night?"), in seconds.
 CONTEXT_SECONDS = 10 * 60
 COMMANDS = ("start", "help", "topics", "triage", "cancel", "about", "privacy", "forget")
+#: `seen_step` when the adapter shows every reply as it is made (the terminal): any step was seen.
+ANY = "*"
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -47,10 +49,11 @@ class Dialogue:
 
     # -- entry points ---------------------------------------------------------------------
 
-    def handle_text(self, user_id: int, text: str) -> list[Reply]:
-        """A typed message or command."""
+    def handle_text(self, user_id: int, text: str, seen_step: str | None = ANY) -> list[Reply]:
+        """A typed message or command. `seen_step` is the /triage question the user had seen when
+        they typed it: a typed answer never answers a question that had not reached them."""
         state, notes = self._load(user_id)
-        replies = notes + self._text(user_id, state, text or "")
+        replies = notes + self._text(user_id, state, text or "", seen_step)
         if len(text or "") > MAX_CHARS:
             replies.append(self.say("too_long"))
         return replies
@@ -78,7 +81,7 @@ class Dialogue:
         state, notes = self._load(user_id)
         alarm = self._alarm(user_id, state, text)
         if alarm:
-            return [*notes, alarm]
+            return [*notes, *alarm]
         return [*notes, self.say("edited_answer")] if state.get("flow") else notes
 
     def handle_unreadable(self, user_id: int) -> list[Reply]:
@@ -106,13 +109,19 @@ class Dialogue:
 
     # -- typed messages -------------------------------------------------------------------
 
-    def _text(self, user_id: int, state: dict[str, Any], text: str) -> list[Reply]:
+    def alarm(self, text: str) -> Reply | None:
+        """The warning-sign reply a typed message gets, needing no stored state (an adapter sends it
+        at once when storage is slow). A command's name is not a symptom ("/cancel" is not
+        "cancer"); its arguments are read."""
+        command = parse_command(text)
+        return self.brain.alarm(command[1] if command else text)
+
+    def _text(self, user_id: int, state: dict[str, Any], text: str, seen_step: str | None) -> list[Reply]:
         stripped = text.strip()
         command = parse_command(text)
-        # A command's name is not a symptom ("/cancel" is not "cancer"); its arguments are read.
         alarm = self._alarm(user_id, state, command[1] if command else text)
         if alarm:
-            return [alarm]
+            return alarm
         if command:
             name, argument = command
             if name == "start" and argument.strip() == "triage":  # the deep link from a group
@@ -122,6 +131,8 @@ class Dialogue:
         if flow:
             step = self.flow.steps[flow["step"]]
             choice = self.flow.typed_choice(step, stripped)
+            if choice and seen_step not in (ANY, step.id):
+                return [self._question(state)]  # typed before this question reached the user
             if choice:
                 return self._advance(user_id, state, choice.value)
             reply = self.brain.answer(stripped)
@@ -138,17 +149,17 @@ class Dialogue:
         last = state.get("last")
         return last["id"] if last and self.clock() - float(last.get("updated", 0)) < CONTEXT_SECONDS else None
 
-    def _alarm(self, user_id: int, state: dict[str, Any], text: str) -> Reply | None:
+    def _alarm(self, user_id: int, state: dict[str, Any], text: str) -> list[Reply]:
         """The warning-sign reply, if any. Mid-flow the signs are recorded as answers (the outcome
-        can never be below them) and the questions can go on afterwards."""
+        can never be below them), and a second reply offers to go on with the questions."""
         alarm, signs = self.brain.signs(text)
         flow = state.get("flow")
         if not alarm or not flow:
-            return alarm
+            return [alarm] if alarm else []
         self.flow.flag(flow, {s.id: s.tier for s in signs if s.tier in SCREENS})
         self._save(user_id, state)
-        text = f"{alarm.text}\n\n{self.flow.texts['continue_after_alarm']}"
-        return replace(alarm, text=text, buttons=(Button(self.flow.texts["continue"], CONTINUE),), state=flow["step"])
+        go_on = Reply(self.flow.texts["continue_after_alarm"], "urgent", (Button(self.flow.texts["continue"], CONTINUE),), state=flow["step"])
+        return [alarm, replace(go_on, urgency=alarm.urgency)]
 
     def _command(self, user_id: int, state: dict[str, Any], command: str) -> list[Reply]:
         in_flow = bool(state.get("flow"))

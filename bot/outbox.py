@@ -1,25 +1,19 @@
-"""How replies leave for Telegram: one message per reply, buttons as the Bot API's JSON, retries.
-
-Sends and edits go through `ReplyBot`, which does not read back Telegram's copy of each message
-it sends: python-telegram-bot's `send_message` turns that copy into a `Message`, which the bot
-never uses and which was a sixth of its CPU under load (README: Load).
-"""
+"""How replies become Bot API calls: one message per update's replies, buttons as the Bot API's
+JSON, long texts split where Telegram would refuse them. The calls are queued in the outbox and
+delivered by bot/courier.py."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from functools import lru_cache, partial
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from telegram import MaybeInaccessibleMessage
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
-from telegram.ext import ExtBot
 
-from bot.replies import Button, Reply, plain
+from bot.replies import Button, Reply
+from bot.storage import Outgoing
 
 logger = logging.getLogger(__name__)
 
@@ -28,33 +22,11 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE = 4000
 #: Telegram allows 64 bytes of callback data.
 MAX_CALLBACK_BYTES = 64
-#: Sending a message is tried this often on network errors, waiting SEND_BACKOFF·2ⁿ seconds between.
-SEND_ATTEMPTS = 6
-SEND_BACKOFF = 0.25
 #: Buttons with labels this short share a row (Yes / No / Not sure).
 SHORT_LABEL = 12
 
 #: An inline keyboard as the Bot API reads it: {"inline_keyboard": [[{"text", "callback_data"}]]}.
 Markup = dict[str, Any]
-
-
-class ReplyBot(ExtBot[None]):
-    """The Application's bot, with sends and edits that return nothing instead of a `Message`.
-
-    They go through the same `_post` as every library call, so the rate limiter, retry_after,
-    and the error types (BadRequest, Forbidden, NetworkError…) are exactly the library's.
-    """
-
-    async def send_text(self, chat_id: int, text: str, parse_mode: str | None, markup: Markup | None, thread: int | None = None) -> None:
-        where = {"chat_id": chat_id} | ({"message_thread_id": thread} if thread else {})
-        await self._post("sendMessage", {**where, "text": text, "parse_mode": parse_mode, "reply_markup": markup})
-
-    async def edit_text(self, message: MaybeInaccessibleMessage, text: str, parse_mode: str | None, markup: Markup | None) -> None:
-        where = {"chat_id": message.chat.id, "message_id": message.message_id}
-        await self._post("editMessageText", {**where, "text": text, "parse_mode": parse_mode, "reply_markup": markup})
-
-    async def remove_buttons(self, message: MaybeInaccessibleMessage) -> None:
-        await self._post("editMessageReplyMarkup", {"chat_id": message.chat.id, "message_id": message.message_id})
 
 
 def utf16_len(text: str) -> int:
@@ -110,34 +82,30 @@ def merge(replies: Sequence[Reply]) -> Reply | None:
     return dataclasses.replace(replies[-1], text="\n\n".join(r.text for r in replies), buttons=buttons)
 
 
-async def retrying(call: Callable[[str, str | None], Awaitable[object]], text: str) -> None:
-    """Run one Bot API call (send or edit), retrying network failures with back-off; a formatting
-    error falls back to plain text, so a user never loses an answer to a stray character."""
-    for attempt in range(SEND_ATTEMPTS):
-        try:
-            await call(text, ParseMode.HTML)
-            return
-        except BadRequest as error:
-            if "not modified" in str(error).lower():
-                return  # the same question again: the user already sees it
-            await call(plain(text), None)
-            return
-        except Forbidden:
-            return  # the user blocked the bot
-        except (NetworkError, TelegramError) as error:
-            if type(error) not in (NetworkError, TimedOut, TelegramError) or attempt == SEND_ATTEMPTS - 1:
-                raise
-            logger.warning("send failed (%s), retrying", type(error).__name__)
-            await asyncio.sleep(SEND_BACKOFF * 2**attempt)
-
-
-async def send_replies(bot: ReplyBot, chat_id: int, replies: Sequence[Reply], thread: int | None = None) -> None:
-    """Send the replies as one message (split only above Telegram's length limit), in the forum
-    topic (`thread`) the user wrote in."""
+def letters(replies: Sequence[Reply], user_id: int, chat_id: int, thread: int | None = None) -> list[Outgoing]:
+    """The replies as the Bot API calls that send them: one message (split only above Telegram's
+    length limit), in the forum topic (`thread`) the user wrote in, the buttons on the last part.
+    Urgent if any reply is; the last part carries the /triage step it asks."""
     reply = merge(replies)
     if reply is None:
-        return
+        return []
+    urgent = any(r.kind == "urgent" for r in replies)
     parts = split_text(reply.text)
-    for i, part in enumerate(parts):
-        markup = keyboard(reply.buttons) if i == len(parts) - 1 else None
-        await retrying(partial(bot.send_text, chat_id, markup=markup, thread=thread), part)
+    where: dict[str, Any] = {"chat_id": chat_id} | ({"message_thread_id": thread} if thread else {})
+    return [
+        Outgoing(
+            user_id,
+            "sendMessage",
+            {**where, "text": part, "parse_mode": ParseMode.HTML} | ({"reply_markup": markup} if (markup := keyboard(reply.buttons)) and i == len(parts) - 1 else {}),
+            urgent,
+            reply.state if i == len(parts) - 1 else None,
+        )
+        for i, part in enumerate(parts)
+    ]
+
+
+def edit(reply: Reply, user_id: int, chat_id: int, message_id: int) -> Outgoing:
+    """The reply shown in place of the message whose button was pressed (the next question)."""
+    params = {"chat_id": chat_id, "message_id": message_id, "text": reply.text, "parse_mode": ParseMode.HTML}
+    markup = keyboard(reply.buttons)
+    return Outgoing(user_id, "editMessageText", params | ({"reply_markup": markup} if markup else {}), reply.kind == "urgent", reply.state)

@@ -25,6 +25,7 @@ class Settings:
     port: int
     telegram_limits: bool = True
     http: str = "aiohttp"
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,6 +43,7 @@ class Settings:
             port=_port(env.get("PORT") or "8443"),
             telegram_limits=(env.get("BOT_RATE_LIMIT") or "telegram") != "off",
             http=env.get("BOT_HTTP") or "aiohttp",
+            database_url=env.get("DATABASE_URL") or None,
         )
 
 

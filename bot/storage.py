@@ -1,53 +1,162 @@
-"""Where a user's conversation state lives: SQLite from the standard library, written through.
+"""What the bot keeps, behind one interface: each user's conversation state, the inbox of received
+updates and the outbox of replies not yet delivered.
 
-Every change is committed before the reply goes out, and a user's state is read fresh when their
-message arrives, so a process killed at any moment loses no acknowledged step and a second
-process sharing the file sees the same state. Only the triage progress is stored — never
-message text — and `delete` removes every row about a user. `purge` deletes what is older than
-the bot promises to keep it (bot/retention.py), whether or not the user comes back; deleted
-rows are overwritten (secure_delete) and the write-ahead log is emptied after a delete, so no
-copy of them lingers in either file.
+Two implementations pass one contract suite (tests/test_storage.py): SQLite under BOT_DATA_DIR
+(bot/sql_store.py, the default) and PostgreSQL when DATABASE_URL is set (bot/postgres_store.py),
+which several workers can share. An update's effect is one transaction (`commit`): the user's new
+state, the replies it causes, and the mark that the update was handled, so a process killed at any
+moment loses no received message and never applies one twice. A concurrent change to the same
+user's state makes `commit` raise `Conflict`, and the update is read again.
+
+Only what the conversation needs is kept: the triage progress, the last answer's id, the step of
+the last question delivered, and an update's raw JSON only until it is handled. `forget` removes
+every row about a user.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import logging
-import os
-import sqlite3
-import threading
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.errors import StartupError
 
-logger = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS user_state (
-    user_id INTEGER PRIMARY KEY,
-    state   TEXT NOT NULL,
-    updated REAL NOT NULL
-)
-"""
+class Conflict(Exception):
+    """The user's state changed since it was read: read it again and redo the update."""
+
+
+class Duplicate(Exception):
+    """The update was handled already (a redelivery, or another worker was first)."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A received update as Telegram sent it; `user_id` is whose order it joins (0: none)."""
+
+    update_id: int
+    user_id: int
+    raw: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A Bot API call to make for a user: a reply, an edit. `urgent` ones go first; `step` is the
+    /triage question it shows, recorded as seen once Telegram accepts it."""
+
+    user_id: int
+    method: str
+    params: dict[str, Any]
+    urgent: bool = False
+    step: str | None = None
+
+
+@dataclass(frozen=True)
+class Letter(Outgoing):
+    """An outbox row: an `Outgoing` with its id, tries so far and when it was written."""
+
+    id: int = 0
+    attempts: int = 0
+    created: float = 0.0
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The last /triage question delivered to a user, and the Telegram message that showed it."""
+
+    step: str
+    message_id: int
+
+
+@dataclass
+class Snapshot:
+    """A user's state as read, with the version `commit` checks. `reset`: the stored row could not
+    be read and was taken as empty (the user is told their place was lost)."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    seen: Seen | None = None
+    reset: bool = False
 
 
 class Store(Protocol):
-    """Per-user state: a small JSON-able dict."""
+    """Everything the bot keeps. Synchronous: adapters call it from a worker thread
+    (bot/inbox.py), never on the event loop."""
+
+    # -- conversation state (the terminal chat and the dialogue's tests use these) ----------
 
     def load(self, user_id: int) -> dict[str, Any]: ...
 
     def save(self, user_id: int, state: dict[str, Any], now: float) -> None: ...
 
-    def delete(self, user_id: int) -> None: ...
+    def delete(self, user_id: int) -> None:
+        """Remove every row about the user: state, what they saw, their handled updates."""
+        ...
 
     def purge(self, now: float, keep: Mapping[str, float]) -> int:
         """Drop each part of a state (`keep`'s keys) whose own "updated" is older than its keep
-        time, and every row untouched for the longest of them; return how many deletions that took
-        (0: nothing was due)."""
+        time, every row untouched for the longest of them, and handled updates older than that;
+        return how many deletions that took (0: nothing was due)."""
         ...
+
+    # -- one update, one transaction ------------------------------------------------------
+
+    def read(self, user_id: int) -> Snapshot: ...
+
+    def commit(
+        self, user_id: int, snapshot: Snapshot | None, state: dict[str, Any] | None, outgoing: Sequence[Outgoing],
+        update_id: int | None, now: float, lease: float,
+    ) -> list[Letter]:
+        """Store `state` (None: forget the user; no `snapshot`: leave the state as it is), queue
+        `outgoing` and mark `update_id` handled, all at once. Return the letters leased to the
+        caller for `lease` seconds, to send at once: all of them, unless an earlier letter of the
+        user still waits (then the ordinary ones wait behind it, in order). Raises Conflict or
+        Duplicate, and then nothing was written."""
+        ...
+
+    # -- the inbox ------------------------------------------------------------------------
+
+    def receive(self, updates: Sequence[Incoming], now: float) -> list[int]:
+        """Keep each update not seen before; return the ids that were new."""
+        ...
+
+    def pending(self, limit: int, received_before: float | None = None) -> list[Incoming]:
+        """Received but not handled, oldest first (only those received before the time, if given)."""
+        ...
+
+    def skip(self, update_id: int, now: float) -> None:
+        """Mark an update handled without any reply (it could not be parsed, or is not for us)."""
+        ...
+
+    # -- the outbox -----------------------------------------------------------------------
+
+    def claim(self, now: float, lease: float, limit: int, user_id: int | None = None) -> list[Letter]:
+        """Letters due now and not leased, leased to the caller: urgent ones first, and of each
+        user only the oldest ordinary one (a user's replies arrive in order)."""
+        ...
+
+    def sent(self, letter: Letter, message_id: int | None, now: float) -> None:
+        """Telegram accepted the letter: remove it; a question's step is recorded as seen."""
+        ...
+
+    def retry(self, letter_id: int, at: float) -> None:
+        """Try the letter again at `at` (the lease is released)."""
+        ...
+
+    def drop(self, letter_id: int) -> None: ...
+
+    def beat(self, worker: str, now: float) -> None:
+        """Record that `worker` is alive (`python -m bot health` reads it)."""
+        ...
+
+    def backlog(self) -> tuple[int, int]:
+        """How many updates wait to be handled and letters to be delivered."""
+        ...
+
+    def last_beat(self) -> float | None: ...
+
+    def close(self) -> None: ...
 
 
 def expire(state: dict[str, Any], now: float, keep: Mapping[str, float]) -> dict[str, Any]:
@@ -55,15 +164,27 @@ def expire(state: dict[str, Any], now: float, keep: Mapping[str, float]) -> dict
     return {k: v for k, v in state.items() if not (k in keep and isinstance(v, dict) and now - float(v.get("updated", now)) > keep[k])}
 
 
+def decode(raw: str | None) -> tuple[dict[str, Any], bool]:
+    """A stored state and whether it had to be reset: a row that is not a JSON object (a bad
+    disk block, a hand edit) must not make every message of that user fail."""
+    if raw is None:
+        return {}, False
+    try:
+        state = json.loads(raw)
+    except ValueError:
+        return {}, True
+    return (state, False) if isinstance(state, dict) else ({}, True)
+
+
 class MemoryStore:
-    """For one-shot answers (`ask`) and unit tests: nothing touches the disk."""
+    """For one-shot answers (`ask`) and the dialogue's unit tests: state only, nothing on disk."""
 
     def __init__(self) -> None:
         self._states: dict[int, tuple[float, str]] = {}
 
     def load(self, user_id: int) -> dict[str, Any]:
         row = self._states.get(user_id)
-        return json.loads(row[1]) if row else {}
+        return decode(row[1])[0] if row else {}
 
     def save(self, user_id: int, state: dict[str, Any], now: float) -> None:
         if state:
@@ -87,98 +208,36 @@ class MemoryStore:
         return changed
 
 
-class SqliteStore:
-    """The persistent store under BOT_DATA_DIR: WAL mode, one transaction per change, owner-only file."""
+class Pending:
+    """One user's state for the length of one update: the dialogue loads and saves it here, and
+    what it ends as is committed in one transaction with the replies (bot/inbox.py)."""
 
-    FILE = "bot.sqlite3"
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / self.FILE
-        self._lock = threading.Lock()
-        self._db = _open(data_dir, self.path)
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.state: dict[str, Any] = json.loads(json.dumps(snapshot.state))
+        self.forgotten = False
 
     def load(self, user_id: int) -> dict[str, Any]:
-        with self._lock:
-            row = self._db.execute("SELECT state FROM user_state WHERE user_id = ?", (user_id,)).fetchone()
-        return json.loads(row[0]) if row else {}
+        return json.loads(json.dumps(self.state))
 
     def save(self, user_id: int, state: dict[str, Any], now: float) -> None:
-        with self._lock:
-            if state:
-                self._db.execute(
-                    "INSERT INTO user_state (user_id, state, updated) VALUES (?, ?, ?) "
-                    "ON CONFLICT(user_id) DO UPDATE SET state = excluded.state, updated = excluded.updated",
-                    (user_id, json.dumps(state), now),
-                )
-            else:
-                self._db.execute("DELETE FROM user_state WHERE user_id = ?", (user_id,))
+        self.state = json.loads(json.dumps(state))
 
     def delete(self, user_id: int) -> None:
-        with self._lock:
-            if self._db.execute("DELETE FROM user_state WHERE user_id = ?", (user_id,)).rowcount:
-                self._checkpoint()
+        self.state, self.forgotten = {}, True
 
     def purge(self, now: float, keep: Mapping[str, float]) -> int:
-        with self._lock:
-            changed = self._db.execute("DELETE FROM user_state WHERE updated < ?", (now - max(keep.values()),)).rowcount
-            for part, seconds in keep.items():
-                path = f"$.{part}"
-                changed += self._db.execute(
-                    "UPDATE user_state SET state = json_remove(state, ?) WHERE json_extract(state, ?) < ?",
-                    (path, f"{path}.updated", now - seconds),
-                ).rowcount
-            changed += self._db.execute("DELETE FROM user_state WHERE state = '{}'").rowcount
-            if changed:
-                self._checkpoint()
-        return changed
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _checkpoint(self) -> None:
-        """Copy the log into the database and empty it, so deleted answers are nowhere on disk."""
-        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            logger.warning("the database log could not be emptied now (another process is reading); the next purge retries")
+        return 0
 
 
-def _open(data_dir: Path, path: Path) -> sqlite3.Connection:
-    """The database, owner-only, checked; a folder or file it cannot use is a StartupError that
-    says which and what to do."""
-    where = f"BOT_DATA_DIR ({data_dir})"
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(data_dir, 0o700)
-        if not os.access(data_dir, os.W_OK | os.X_OK):  # SQLite writes its log beside the file
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(data_dir))
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        os.chmod(path, 0o600)
-    except (FileExistsError, NotADirectoryError) as error:
-        raise StartupError(f"{where} is not a folder ({error.strerror}): point BOT_DATA_DIR at a folder, or move that file away") from error
-    except OSError as error:
-        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
-        raise StartupError(
-            f"{where} cannot be used ({error.strerror}: {error.filename}): the bot needs a folder it owns and can write; "
-            f"chown it to this user (uid {os.geteuid()}), or point BOT_DATA_DIR elsewhere"
-        ) from error
-    try:
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives the process being killed (SIGKILL) at any moment; only a
-        # power cut of the whole machine could lose the last few, and no fsync stalls each reply.
-        db.execute("PRAGMA synchronous=NORMAL")
-        # Deleted answers are overwritten with zeros, not just marked free.
-        db.execute("PRAGMA secure_delete=ON")
-        db.execute(SCHEMA)
-        (check,) = db.execute("PRAGMA quick_check").fetchone()
-    except sqlite3.OperationalError as error:
-        raise StartupError(
-            f"the database {path} cannot be opened ({error}): let this user write it and its folder, and stop any other process holding it"
-        ) from error
-    except sqlite3.DatabaseError as error:
-        check = str(error)
-    if check != "ok":
-        raise StartupError(f"the database {path} is damaged ({check}): move it aside and start again (the bot makes a new one)")
-    return db
+def open_store(data_dir: Any, database_url: str | None, busy_timeout: float = 5.0) -> Store:
+    """PostgreSQL when DATABASE_URL is set, else SQLite under BOT_DATA_DIR."""
+    if database_url:
+        if not database_url.startswith(("postgres://", "postgresql://")):
+            raise StartupError("DATABASE_URL must be a PostgreSQL address (postgresql://user:password@host:5432/name), or unset for SQLite")
+        from bot.postgres_store import PostgresStore
+
+        return PostgresStore(database_url, busy_timeout)
+    from bot.sql_store import SqliteStore
+
+    return SqliteStore(data_dir, busy_timeout)

@@ -1,296 +1,368 @@
-"""The Telegram adapter: python-telegram-bot's Application around the dialogue core.
+"""The Telegram adapter: updates in through a durable inbox, replies out through a durable outbox.
 
-Thin on purpose: every message goes to `Dialogue` (which checks red flags first, also mid-flow),
-and this module only turns its replies into Telegram messages and buttons. No message text is
-logged at the default level.
+Thin on purpose: every message goes to `Dialogue` (which checks red flags first, also mid-flow);
+this module keeps each update before Telegram is told it arrived, hands it to the dialogue with
+the user's stored state, and commits the new state, the replies and the mark "handled" in one
+transaction (bot/storage.py); bot/courier.py delivers the replies. So a process killed at any
+moment loses no message and answers none twice, and several processes can share one database.
+
+A red flag never waits for storage: when keeping an update takes longer than `ALARM_AFTER`, its
+warning-sign reply is sent at once, from the text alone. No message text is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
+import json
 import logging
+import time
+from collections import Counter
 from collections.abc import Sequence
-from functools import partial
-from typing import cast
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
 
-from telegram import (
-    BotCommand,
-    CallbackQuery,
-    InlineQueryResultArticle,
-    InputTextMessageContent,
-    MessageEntity,
-    Update,
-)
+from telegram import BotCommand, InlineQueryResultArticle, InputTextMessageContent, Message, MessageEntity, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import (
-    AIORateLimiter,
-    Application,
-    CallbackQueryHandler,
-    ContextTypes,
-    InlineQueryHandler,
-    JobQueue,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import ExtBot
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.brain import Brain
+from bot.courier import LEASE, Courier, PriorityRateLimiter, call
 from bot.dialogue import Dialogue, parse_command
 from bot.guard import UserGuard
-from bot.outbox import MAX_MESSAGE, ReplyBot, keyboard, merge, retrying, send_replies, split_text, utf16_len
+from bot.offload import Offloaded
+from bot.outbox import MAX_MESSAGE, edit, letters, merge, split_text, utf16_len
 from bot.redact import protect
 from bot.replies import Reply, plain
-from bot.retention import KEEP, PURGE_EVERY
 from bot.settings import Settings
-from bot.startup import check, serve
-from bot.storage import SqliteStore
+from bot.storage import Conflict, Duplicate, Incoming, Outgoing, Pending, Snapshot, Store
 from bot.transport import AiohttpRequest
 
 logger = logging.getLogger(__name__)
 
-#: Updates handled at once (different users; one user's updates always run in order).
-CONCURRENT_UPDATES = 256
+#: How long a red flag waits for its update to be kept before its reply goes out without it.
+ALARM_AFTER = 0.5
+#: A database call given up after this many seconds (the update stays in the inbox and is retried).
+STORE_TIMEOUT = 5.0
+#: An update whose handling fails this often (a bug, not the database) gets the error notice.
+MAX_FAILURES = 3
+#: A state changed by another worker meanwhile is read again, this many times at most.
+CONFLICT_RETRIES = 5
 
 
-async def reply_to(update: Update, context: ContextTypes.DEFAULT_TYPE, replies: Sequence[Reply]) -> None:
-    """Send the replies to the update's chat as one message, in the user's forum topic if any."""
-    message = update.effective_message
-    thread = message.message_thread_id if message is not None and message.is_topic_message else None
-    if update.effective_chat is not None:
-        await send_replies(_bot(context), update.effective_chat.id, replies, thread)
+@dataclass(frozen=True)
+class Work:
+    """What one update comes to: replies to queue, and the user's state after it."""
+
+    outgoing: Sequence[Outgoing] = ()
+    state: dict[str, Any] | None = None
+    snapshot: Snapshot | None = None
 
 
-def _commands(context: ContextTypes.DEFAULT_TYPE) -> dict[str, str]:
-    """The command menu of messages.yaml: name → description."""
-    return _dialogue(context).brain.content.messages["commands"]
+def user_of(raw: dict[str, Any]) -> int:
+    """Whose updates this one is ordered with: the sender, else the chat, else 0 (no order)."""
+    for key, value in raw.items():
+        if key != "update_id" and isinstance(value, dict):
+            for holder in ("from", "chat", "user"):
+                who = value.get(holder)
+                if isinstance(who, dict) and isinstance(who.get("id"), int):
+                    return who["id"]
+    return 0
 
 
-def _bot(context: ContextTypes.DEFAULT_TYPE) -> ReplyBot:
-    return cast(ReplyBot, context.bot)
+class TelegramBot:
+    """One process of the bot on Telegram, around a store that several processes may share."""
 
+    def __init__(
+        self, settings: Settings, brain: Brain, store: Store, timeout: float | None = None,
+        telegram_limits: bool = True, threads: int = 1,
+    ) -> None:
+        protect(settings.token)
+        base = settings.api_base_url
+        urls = {"base_url": base, "base_file_url": base.replace("/bot", "/file/bot")} if base else {}
+        request, updates_request = _requests(settings.http, timeout)
+        limiter = PriorityRateLimiter(pace=telegram_limits)
+        self.bot: ExtBot[None] = ExtBot(settings.token or "", request=request, get_updates_request=updates_request, rate_limiter=limiter, **urls)
+        self.brain = brain
+        self.db = Offloaded(store, threads=threads, timeout=STORE_TIMEOUT)
+        self.courier = Courier(self.bot, self.db)
+        self.guard = UserGuard()
+        self.clock = time.time
+        #: Updates whose warning-sign reply went out before they were kept (not sent again).
+        self._alarmed: set[int] = set()
+        self._failures: Counter[int] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-def _dialogue(context: ContextTypes.DEFAULT_TYPE) -> Dialogue:
-    return context.application.bot_data["dialogue"]
+    @property
+    def store(self) -> Store:
+        return self.db.store
 
+    async def start(self) -> None:
+        """Connect (getMe) and register the command menu, so Telegram shows it."""
+        await self.bot.initialize()
+        commands = self.brain.content.messages["commands"]
+        await self.bot.set_my_commands([BotCommand(c, d) for c, d in commands.items()])
 
-def _guard(context: ContextTypes.DEFAULT_TYPE) -> UserGuard:
-    return context.application.bot_data["guard"]
+    async def stop(self) -> None:
+        """Finish what is under way (what is not stays in the inbox and outbox for the next start)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+        await self.courier.stop()
+        await self.bot.shutdown()
+        self.db.close()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing being handled or delivered right now (tests wait for it)."""
+        return not self._tasks and not self.courier.busy
 
-def _addressed_text(update: Update, username: str, commands: dict[str, str]) -> str | None:
-    """In a group: the text when it mentions or replies to the bot, or is a command; else None."""
-    message = update.effective_message
-    if message is None or message.text is None:
-        return None
-    text = message.text
-    mention = f"@{username}".lower()
-    if message.reply_to_message and message.reply_to_message.from_user and message.reply_to_message.from_user.username == username:
-        return text
-    for entity, value in message.parse_entities([MessageEntity.MENTION, MessageEntity.BOT_COMMAND]).items():
-        if entity.type == MessageEntity.MENTION and value.lower() == mention:
-            return text.replace(value, " ").strip()
-        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
-            name, _, target = value[1:].partition("@")
-            # "/help@thisbot", or one of this bot's commands; other bots' commands are not ours.
-            if target.lower() == username.lower() or (not target and name.lower() in commands):
-                return text
-    return None
+    # -- receiving ------------------------------------------------------------------------
 
-
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A text message or command: everything goes to the dialogue core."""
-    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
-    if message is None or user is None or chat is None or message.text is None:
-        return
-    text: str | None = message.text
-    dialogue, guard = _dialogue(context), _guard(context)
-    if chat.type != ChatType.PRIVATE:
-        text = _addressed_text(update, context.bot.username, _commands(context))
-        if text is not None:  # a warning sign is answered where it was written; the rest in private
-            await reply_to(update, context, dialogue.handle_group_text(text, context.bot.username))
-        return
-    async with guard.lock(user.id):
-        if guard.flooding(user.id):
-            # Throttled, but a warning sign is still answered and /forget still deletes.
-            alarm = dialogue.brain.alarm(text)
-            if alarm:
-                await reply_to(update, context, [alarm])
-            elif (parse_command(text) or ("",))[0] == "forget":
-                replies = dialogue.handle_text(user.id, text)
-                if guard.once(user.id, "forget"):
-                    await reply_to(update, context, replies)
-            elif guard.once(user.id, "throttled"):
-                await reply_to(update, context, [dialogue.say("throttled")])
-            return
-        replies = dialogue.handle_text(user.id, text)
-        await reply_to(update, context, replies)
-        dialogue.delivered(user.id, replies)
-
-
-async def on_edited_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An edited message: a warning sign it adds is answered; mid-flow, a note that the answer was
-    already taken and Back changes it."""
-    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
-    if message is None or user is None or not message.text or chat is None or chat.type != ChatType.PRIVATE:
-        return
-    async with _guard(context).lock(user.id):
-        await reply_to(update, context, _dialogue(context).handle_edit(user.id, message.text))
-
-
-async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stickers, photos, voice, locations… in a private chat: say what the bot can read."""
-    user = update.effective_user
-    if update.effective_chat and update.effective_chat.type == ChatType.PRIVATE and user:
-        async with _guard(context).lock(user.id):
-            await reply_to(update, context, _dialogue(context).handle_unreadable(user.id))
-
-
-async def _acknowledge(bot: ReplyBot, query: CallbackQuery, remove_keyboard: bool = True) -> None:
-    """Stop the button's spinner and, unless the message is being edited anyway, remove the
-    pressed keyboard so it cannot be pressed twice."""
-    try:
-        await query.answer()
-        if remove_keyboard and query.message is not None:
-            await bot.remove_buttons(query.message)
-    except TelegramError as error:
-        # An old message or a hiccup: the press itself is still handled.
-        logger.info("could not acknowledge a button press: %s", type(error).__name__)
-
-
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A button press: the next /triage question replaces the pressed one (its old buttons go with
-    it); any other reply is sent as a new message while the pressed keyboard is removed."""
-    query = update.callback_query
-    if query is None or query.from_user is None:
-        return
-    bot, message = _bot(context), query.message
-    if message is None:
-        await _acknowledge(bot, query)
-        return
-    dialogue = _dialogue(context)
-    async with _guard(context).lock(query.from_user.id):
-        replies = dialogue.handle_button(query.from_user.id, str(query.data or ""))
-        reply = merge(replies)
-        if reply is not None and reply.state is not None and utf16_len(reply.text) <= MAX_MESSAGE:
-            shown = retrying(partial(bot.edit_text, message, markup=keyboard(reply.buttons)), reply.text)
-            await asyncio.gather(_acknowledge(bot, query, remove_keyboard=False), shown)
-        else:
-            await asyncio.gather(_acknowledge(bot, query), send_replies(bot, message.chat.id, replies))
-            dialogue.delivered(query.from_user.id, replies)
-
-
-async def on_inline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Inline mode: `@bot heat or ice` offers the best answers (or the red-flag advice)."""
-    query = update.inline_query
-    if query is None:
-        return
-    brain = _dialogue(context).brain
-    text = query.query.strip()
-    results = []
-    if text:
-        first = brain.answer(text)
-        replies = [first]
-        if first.kind != "urgent":
-            ranking = brain.matcher.rank(text, limit=3)
-            entries = brain.content.entries
-            replies += [brain.entry_reply(c.entry, c.score) for c in ranking.candidates if c.entry.id in entries and c.entry.id != first.id]
-        for i, reply in enumerate(r for r in replies if r.kind in ("answer", "urgent", "smalltalk")):
-            title = brain.content.entries[reply.id].question if reply.id in brain.content.entries else plain(reply.text).split("\n")[0]
-            body = split_text(reply.text)[0]
-            results.append(
-                InlineQueryResultArticle(
-                    id=str(i),
-                    title=title[:64],
-                    description=plain(reply.text)[:100],
-                    input_message_content=InputTextMessageContent(body, parse_mode=ParseMode.HTML),
-                )
-            )
-    await query.answer(results[:5], cache_time=60, is_personal=False)
-
-
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failure without the user's words, and tell them something went wrong."""
-    error = context.error
-    logger.error("%s failed: %s", "update" if update else "background job", type(error).__name__)
-    logger.debug("traceback", exc_info=error)
-    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+    async def receive(self, raws: Sequence[Any]) -> bool:
+        """Keep the updates, then handle the new ones; True once they are kept (only then may
+        Telegram be told they arrived). Red flags are answered even when they cannot be kept."""
+        incoming = [Incoming(raw["update_id"], user_of(raw), json.dumps(raw)) for raw in raws if _is_update(raw)]
+        if len(incoming) < len(raws):
+            logger.warning("%d received item(s) without an update_id ignored", len(raws) - len(incoming))
+        if not incoming:
+            return True
+        keeping = asyncio.ensure_future(self.db.run(self.store.receive, incoming, self.clock()))
+        done, _ = await asyncio.wait({keeping}, timeout=ALARM_AFTER)
+        if not done:
+            await self._alarm_now(incoming)
         try:
-            await update.effective_chat.send_message(_dialogue(context).brain.content.message("error"))
-        except TelegramError:
-            logger.warning("could not send the error notice")
+            new = set(await keeping)
+        except Exception as error:
+            logger.warning("received updates could not be kept (%s); they will be fetched again", type(error).__name__)
+            await self._alarm_now(incoming)
+            return False
+        for item in incoming:
+            if item.update_id in new:
+                self.spawn(item)
+        return True
+
+    def spawn(self, item: Incoming) -> None:
+        """Handle the update in its own task (a user's tasks take their lock in arrival order)."""
+        task = asyncio.create_task(self.handle(item))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def recover(self, received_before: float | None = None) -> int:
+        """Handle what was kept but not handled (after a restart, or a failure); how many."""
+        pending = await self.db.run(self.store.pending, 10_000, received_before)
+        for item in pending:
+            self.spawn(item)
+        return len(pending)
+
+    async def _alarm_now(self, items: Sequence[Incoming]) -> None:
+        """Send the red-flag replies of these updates straight away, from their text alone."""
+        for item in items:
+            if item.update_id in self._alarmed:
+                continue
+            update = _parse(item, self.bot)
+            message = update.effective_message if update else None
+            if update is None or message is None or not message.text or update.callback_query:
+                continue
+            text = message.text if message.chat.type == ChatType.PRIVATE else self._addressed(message)
+            alarm = Dialogue(self.brain, Pending(Snapshot())).alarm(text) if text else None
+            if alarm:
+                self._alarmed.add(item.update_id)
+                for outgoing in letters([alarm], item.user_id, message.chat.id, _thread(message)):
+                    with suppress(TelegramError):
+                        await call(self.bot, outgoing)
+
+    # -- handling -------------------------------------------------------------------------
+
+    async def handle(self, item: Incoming) -> None:
+        """One update, start to end, after the user's earlier ones."""
+        async with self.guard.lock(item.user_id):
+            for _ in range(CONFLICT_RETRIES):
+                try:
+                    await self._handle_once(item)
+                    return
+                except Conflict:
+                    continue
+                except Duplicate:
+                    return
+                except Exception as error:  # the database: the update stays in the inbox, retried later
+                    logger.warning("update %s not handled yet (%s)", item.update_id, type(error).__name__)
+                    return
+        logger.warning("update %s kept conflicting with other workers; retried later", item.update_id)
+
+    async def _handle_once(self, item: Incoming) -> None:
+        update = _parse(item, self.bot)
+        if update is None:
+            logger.warning("update %s could not be read; skipped", item.update_id)
+            await self.db.run(self.store.skip, item.update_id, self.clock())
+            return
+        if update.inline_query:
+            await self._inline(update)
+            await self.db.run(self.store.skip, item.update_id, self.clock())
+            return
+        chat = update.effective_chat
+        private = chat is not None and chat.type == ChatType.PRIVATE
+        snapshot = await self.db.run(self.store.read, item.user_id) if private else None
+        try:
+            work = self._private(update, item.user_id, snapshot) if snapshot else self._group(update, item.user_id)
+        except Exception as error:
+            self._failures[item.update_id] += 1
+            if self._failures[item.update_id] < MAX_FAILURES:
+                raise
+            logger.error("update %s failed %d times (%s); the user is told", item.update_id, MAX_FAILURES, type(error).__name__)
+            logger.debug("traceback", exc_info=error)
+            notice = letters([self._say("error")], item.user_id, chat.id) if private and chat else []
+            work = Work(notice)
+        leased = await self.db.run(self.store.commit, item.user_id, work.snapshot, work.state, work.outgoing, item.update_id, self.clock(), LEASE)
+        self._alarmed.discard(item.update_id)
+        self._failures.pop(item.update_id, None)
+        if leased:
+            self.courier.post(item.user_id, leased)
+
+    def _private(self, update: Update, user_id: int, snapshot: Snapshot) -> Work:
+        """A private chat's update through the dialogue, over the user's state as read."""
+        pending = Pending(snapshot)
+        dialogue = Dialogue(self.brain, pending, self.clock)
+        notes = [dialogue.say("state_reset")] if snapshot.reset else []
+        message, query = update.effective_message, update.callback_query
+        if query is not None:
+            self._acknowledge(query, remove_keyboard=True)
+            replies = dialogue.handle_button(user_id, str(query.data or ""))
+            reply = merge(replies)
+            if query.message is not None and reply is not None and reply.state is not None and utf16_len(reply.text) <= MAX_MESSAGE and not notes:
+                # The next /triage question replaces the pressed one (its old buttons go with it).
+                outgoing = [edit(reply, user_id, query.message.chat.id, query.message.message_id)]
+                return Work(outgoing, None if pending.forgotten else pending.state, snapshot)
+            chat_id = query.message.chat.id if query.message else user_id
+            replies = [*notes, *replies]
+        elif message is None:
+            return Work((), pending.state, snapshot)
+        else:
+            chat_id = message.chat.id
+            replies = [*notes, *self._typed(dialogue, update, message, user_id, snapshot)]
+        dialogue.delivered(user_id, replies)  # the outbox delivers them: a repeated last tap gets nothing new
+        if update.update_id in self._alarmed:
+            sent = dialogue.alarm(message.text or "") if message else None
+            replies = [r for r in replies if r != sent]
+        outgoing = letters(replies, user_id, chat_id, _thread(message) if message else None)
+        return Work(outgoing, None if pending.forgotten else pending.state, snapshot)
+
+    def _typed(self, dialogue: Dialogue, update: Update, message: Message, user_id: int, snapshot: Snapshot) -> list[Reply]:
+        """A message in a private chat: text, an edit, or something the bot cannot read."""
+        if update.edited_message:
+            return dialogue.handle_edit(user_id, message.text) if message.text else []
+        if message.text is None:
+            return dialogue.handle_unreadable(user_id)
+        if self.guard.flooding(user_id):
+            # Throttled, but a warning sign is still answered and /forget still deletes.
+            alarm = dialogue.alarm(message.text)
+            if alarm:
+                return [alarm]
+            if (parse_command(message.text) or ("",))[0] == "forget":
+                replies = dialogue.handle_text(user_id, message.text)
+                return replies if self.guard.once(user_id, "forget") else []
+            return [dialogue.say("throttled")] if self.guard.once(user_id, "throttled") else []
+        seen = snapshot.seen
+        seen_step = seen.step if seen and message.message_id > seen.message_id else None
+        return dialogue.handle_text(user_id, message.text, seen_step)
+
+    def _group(self, update: Update, user_id: int) -> Work:
+        """In a group, only messages addressed to the bot are answered; health stays private."""
+        if update.callback_query:
+            self._acknowledge(update.callback_query, remove_keyboard=False)
+        message = update.message
+        text = self._addressed(message) if message and message.text else None
+        if message is None or text is None:
+            return Work()
+        replies = Dialogue(self.brain, Pending(Snapshot())).handle_group_text(text, self.bot.username)
+        if update.update_id in self._alarmed:
+            replies = [r for r in replies if r.kind != "urgent"]
+        return Work(letters(replies, user_id, message.chat.id, _thread(message)))
+
+    def _addressed(self, message: Message) -> str | None:
+        """In a group: the text when it mentions or replies to the bot, or is a command; else None."""
+        text, username = message.text or "", self.bot.username
+        mention = f"@{username}".lower()
+        replied = message.reply_to_message
+        if replied and replied.from_user and replied.from_user.username == username:
+            return text
+        commands = self.brain.content.messages["commands"]
+        for entity, value in message.parse_entities([MessageEntity.MENTION, MessageEntity.BOT_COMMAND]).items():
+            if entity.type == MessageEntity.MENTION and value.lower() == mention:
+                return text.replace(value, " ").strip()
+            if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+                name, _, target = value[1:].partition("@")
+                # "/help@thisbot", or one of this bot's commands; other bots' commands are not ours.
+                if target.lower() == username.lower() or (not target and name.lower() in commands):
+                    return text
+        return None
+
+    def _acknowledge(self, query: Any, remove_keyboard: bool) -> None:
+        """Stop the button's spinner and, unless the message is being edited anyway, remove the
+        pressed keyboard so it cannot be pressed twice. Best effort, in the background: the press
+        itself is handled either way."""
+
+        async def acknowledge() -> None:
+            try:
+                await self.bot.answer_callback_query(query.id)
+                if remove_keyboard and query.message is not None:
+                    params = {"chat_id": query.message.chat.id, "message_id": query.message.message_id}
+                    await self.bot.do_api_request("editMessageReplyMarkup", api_kwargs=params)
+            except TelegramError as error:
+                logger.info("could not acknowledge a button press: %s", type(error).__name__)
+
+        task = asyncio.create_task(acknowledge())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _inline(self, update: Update) -> None:
+        """Inline mode: `@bot heat or ice` offers the best answers (or the red-flag advice)."""
+        query = update.inline_query
+        assert query is not None
+        brain, text = self.brain, query.query.strip()
+        results = []
+        if text:
+            first = brain.answer(text)
+            replies = [first]
+            if first.kind != "urgent":
+                ranking = brain.matcher.rank(text, limit=3)
+                entries = brain.content.entries
+                replies += [brain.entry_reply(c.entry, c.score) for c in ranking.candidates if c.entry.id in entries and c.entry.id != first.id]
+            for i, reply in enumerate(r for r in replies if r.kind in ("answer", "urgent", "smalltalk")):
+                title = brain.content.entries[reply.id].question if reply.id in brain.content.entries else plain(reply.text).split("\n")[0]
+                body = InputTextMessageContent(split_text(reply.text)[0], parse_mode=ParseMode.HTML)
+                results.append(InlineQueryResultArticle(id=str(i), title=title[:64], description=plain(reply.text)[:100], input_message_content=body))
+        with suppress(TelegramError):  # an inline answer is only useful at once; no retry
+            await query.answer(results[:5], cache_time=60, is_personal=False)
+
+    def _say(self, key: str) -> Reply:
+        return Dialogue(self.brain, Pending(Snapshot())).say(key)
 
 
-async def purge(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Delete what is kept longer than /privacy promises (bot/retention.py), whether or not the
-    user comes back."""
-    dialogue = _dialogue(context)
-    if dialogue.store.purge(dialogue.clock(), KEEP):
-        logger.debug("expired conversation state purged")
+def _is_update(raw: Any) -> bool:
+    return isinstance(raw, dict) and isinstance(raw.get("update_id"), int) and not isinstance(raw.get("update_id"), bool)
 
 
-async def _post_init(application: Application) -> None:
-    """Register the command menu, so Telegram shows it."""
-    commands = application.bot_data["dialogue"].brain.content.messages["commands"]
-    await application.bot.set_my_commands([BotCommand(c, d) for c, d in commands.items()])
+def _parse(item: Incoming, bot: ExtBot[None]) -> Update | None:
+    """The update as python-telegram-bot's object, or None when it cannot be read."""
+    try:
+        update = Update.de_json(json.loads(item.raw), bot)
+    except Exception:  # anything in a malformed update: it is skipped, never retried forever
+        return None
+    return update
+
+
+def _thread(message: Message | None) -> int | None:
+    """The forum topic to answer in, if the user wrote in one."""
+    return message.message_thread_id if message is not None and message.is_topic_message else None
 
 
 def _requests(http: str, timeout: float | None) -> tuple[BaseRequest, BaseRequest]:
     """The HTTP clients for API calls and for long polling: aiohttp by default, or the library's
-    own httpx (BOT_HTTP=httpx); README: Load compares them."""
+    own httpx (BOT_HTTP=httpx); docs/PERFORMANCE.md compares them."""
     wait = timeout or 5.0
     if http == "aiohttp":
         return AiohttpRequest(read_timeout=wait, connect_timeout=wait), AiohttpRequest(connections=2, read_timeout=wait + 2)
     timeouts = {"read_timeout": wait, "write_timeout": wait, "connect_timeout": wait, "pool_timeout": wait}
-    return HTTPXRequest(connection_pool_size=CONCURRENT_UPDATES, **timeouts), HTTPXRequest(**{**timeouts, "read_timeout": wait + 2})
-
-
-def build_application(
-    settings: Settings, dialogue: Dialogue, timeout: float | None = None, telegram_limits: bool = True
-) -> Application:
-    """The Application with every handler; shared by `run` and the end-to-end tests.
-
-    `timeout` shortens the HTTP timeouts (the fault-injection tests use it); `telegram_limits=False`
-    keeps honouring retry_after but drops the 30 messages/s pacing (for load tests on a fake server).
-    """
-    protect(settings.token)
-    limiter = AIORateLimiter(max_retries=5) if telegram_limits else AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=5)
-    base = settings.api_base_url
-    urls = {"base_url": base, "base_file_url": base.replace("/bot", "/file/bot")} if base else {}
-    request, updates_request = _requests(settings.http, timeout)
-    bot = ReplyBot(settings.token or "", request=request, get_updates_request=updates_request, rate_limiter=limiter, **urls)
-    builder = Application.builder().bot(bot).post_init(_post_init).concurrent_updates(CONCURRENT_UPDATES)
-    application = builder.build()
-    application.bot_data["dialogue"] = dialogue
-    application.bot_data["guard"] = UserGuard()
-    text = filters.TEXT & filters.UpdateType.MESSAGE
-    application.add_handler(MessageHandler(text, on_text))
-    application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.EDITED_MESSAGE, on_edited_text))
-    application.add_handler(CallbackQueryHandler(on_button))
-    application.add_handler(InlineQueryHandler(on_inline))
-    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT, on_other))
-    application.add_error_handler(on_error)
-    # Once at start-up (what expired while the bot was down), then every PURGE_EVERY seconds;
-    # a run the busy event loop delays is run late, not skipped with a warning.
-    jobs, late = cast(JobQueue, application.job_queue), {"misfire_grace_time": None}
-    jobs.run_once(purge, 0, name="purge", job_kwargs=late)
-    jobs.run_repeating(purge, interval=PURGE_EVERY, first=PURGE_EVERY, name="purge", job_kwargs=late)
-    return application
-
-
-def run_telegram(settings: Settings) -> int:
-    """Run until interrupted: long polling, or the webhook when WEBHOOK_URL is set (bot/startup.py).
-    The configuration and the database are checked before the content is loaded, so a mistake
-    is reported at once."""
-    check(settings)
-    store = SqliteStore(settings.data_dir)
-    dialogue = Dialogue(Brain.load(settings), store)
-    application = build_application(settings, dialogue, telegram_limits=settings.telegram_limits)
-    # The content and its index live as long as the process: keep them out of the garbage
-    # collector's full passes, each of which would otherwise stall every reply for ~30 ms.
-    gc.freeze()
-    try:
-        return asyncio.run(serve(application, settings))
-    finally:
-        store.close()
+    return HTTPXRequest(connection_pool_size=256, **timeouts), HTTPXRequest(**{**timeouts, "read_timeout": wait + 2})

@@ -14,12 +14,12 @@ from bot.brain import Brain
 from bot.dialogue import Dialogue
 from bot.replies import Button, Reply, plain
 from bot.settings import Settings
-from bot.storage import SqliteStore
+from bot.storage import open_store
 
 
 def run_terminal(json_mode: bool, user_id: int, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     settings = Settings.from_env()
-    dialogue = Dialogue(Brain.load(settings), SqliteStore(settings.data_dir))
+    dialogue = Dialogue(Brain.load(settings), open_store(settings.data_dir, settings.database_url))
     if json_mode:
         return _json_chat(dialogue, user_id, stdin, stdout)
     return _human_chat(dialogue, user_id, stdin, stdout)

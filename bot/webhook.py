@@ -1,4 +1,5 @@
-"""The webhook: Telegram POSTs each update here, and it goes into the Application's update queue.
+"""The webhook: Telegram POSTs each update here; it is kept in the inbox before the 200 that tells
+Telegram it arrived (a 503 when it cannot be kept: Telegram sends it again later).
 
 Not python-telegram-bot's own webhook server, which reads every body whole before it looks at
 the secret, and bounds neither the connections nor how long a client may take. This one runs on
@@ -11,7 +12,8 @@ aiohttp's low-level server and refuses abuse before it costs anything:
 - at most `Limits.connections` connections stay open: a new one closes the oldest, so slow
   clients cannot hold every slot and Telegram's requests (which send at once) still get in.
 
-A reverse proxy in front does the same at the edge (docs/HARDENING.md).
+A reverse proxy in front does the same at the edge (docs/HARDENING.md). `GET /healthz` answers
+200 while the bot can reach its database (a load balancer's or container's health check).
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ import asyncio
 import hashlib
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
-from telegram import Update
-from telegram.ext import Application
 
 from bot.errors import StartupError
 
 PATH = "/telegram"
+HEALTH = "/healthz"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -52,11 +55,15 @@ def derive_secret(token: str) -> str:
 
 
 class WebhookServer:
-    """Serves POST /telegram for one Application."""
+    """Serves POST /telegram: `receive` keeps an update and says whether it could."""
 
-    def __init__(self, application: Application, secret: str, limits: Limits = Limits()) -> None:
+    def __init__(
+        self, receive: Callable[[list[Any]], Awaitable[bool]], secret: str, healthy: Callable[[], Awaitable[bool]] | None = None,
+        limits: Limits = Limits(),
+    ) -> None:
         self.limits = limits
-        self._application = application
+        self._receive = receive
+        self._healthy = healthy
         self.secret = secret
         # keepalive_timeout also runs from the moment a connection opens until its request's
         # headers are complete: it is the header timeout. lingering_time=0: never drain a body.
@@ -91,6 +98,8 @@ class WebhookServer:
         return self._server()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "GET" and request.path == HEALTH and self._healthy:
+            return web.Response(status=200 if await self._healthy() else 503)
         if request.method != "POST" or request.path != PATH:
             return _refuse(404)
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self.secret.encode()):
@@ -103,19 +112,18 @@ class WebhookServer:
         try:
             async with asyncio.timeout(self.limits.body_timeout):
                 body = await request.content.readexactly(length)
-            update = Update.de_json(_object(json.loads(body)), self._application.bot)
+            update = _object(json.loads(body))
         except TimeoutError:
             return _refuse(408)
-        except (asyncio.IncompleteReadError, ValueError, TypeError, KeyError, AttributeError):
+        except (asyncio.IncompleteReadError, ValueError, TypeError):
             return _refuse(400)
-        await self._application.update_queue.put(update)
-        return web.Response()
+        return web.Response() if await self._receive([update]) else web.Response(status=503)
 
 
-def _object(data: object) -> dict:
-    """A JSON object; any other JSON is not an update."""
-    if not isinstance(data, dict):
-        raise TypeError("an update is a JSON object")
+def _object(data: object) -> dict[str, Any]:
+    """A JSON object with an update_id; any other JSON is not an update."""
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise TypeError("an update is a JSON object with an update_id")
     return data
 
 

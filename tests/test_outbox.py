@@ -1,12 +1,8 @@
-"""How replies are shaped for Telegram and how a send survives errors, without a server."""
+"""How replies are shaped for Telegram: one message, split to fit, buttons as the Bot API reads them."""
 
 from __future__ import annotations
 
-import pytest
-from telegram.error import BadRequest, Forbidden, NetworkError
-
-from bot import outbox
-from bot.outbox import keyboard, merge, retrying, split_text
+from bot.outbox import keyboard, letters, merge, split_text
 from bot.replies import Button, Reply
 
 
@@ -44,49 +40,6 @@ def test_replies_to_one_message_become_one_with_the_current_questions_buttons() 
     assert merge([]) is None
 
 
-class Calls:
-    """A stand-in Bot API call that fails as told, then records what got through."""
-
-    def __init__(self, *failures: Exception) -> None:
-        self.failures = list(failures)
-        self.sent: list[tuple[str, str | None]] = []
-
-    async def __call__(self, text: str, mode: str | None) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append((text, mode))
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbox, "SEND_BACKOFF", 0.0)
-
-
-async def test_network_errors_are_retried_until_the_message_goes_out() -> None:
-    call = Calls(NetworkError("reset"), NetworkError("reset"))
-    await retrying(call, "<b>Ice</b> for 15 minutes")
-    assert call.sent == [("<b>Ice</b> for 15 minutes", "HTML")]
-
-
-async def test_a_formatting_error_falls_back_to_plain_text() -> None:
-    call = Calls(BadRequest("Can't parse entities"))
-    await retrying(call, "<b>Ice</b> for 15 minutes")
-    assert call.sent == [("Ice for 15 minutes", None)]
-
-
-async def test_an_unchanged_question_or_a_blocked_bot_is_not_an_error() -> None:
-    for failure in (BadRequest("Message is not modified"), Forbidden("bot was blocked by the user")):
-        call = Calls(failure)
-        await retrying(call, "Question 3")
-        assert call.sent == []
-
-
-async def test_a_network_that_stays_down_raises_after_the_last_attempt() -> None:
-    call = Calls(*[NetworkError("down")] * outbox.SEND_ATTEMPTS)
-    with pytest.raises(NetworkError):
-        await retrying(call, "hello")
-
-
 def test_parts_are_measured_in_telegrams_utf16_units_so_emoji_count_twice() -> None:
     from bot.outbox import MAX_MESSAGE, utf16_len
 
@@ -95,3 +48,10 @@ def test_parts_are_measured_in_telegrams_utf16_units_so_emoji_count_twice() -> N
     assert "".join(parts) == "😣" * 5000
     mixed = "\n".join(f"Step {i} 🧊🔥 ice, then heat" for i in range(400))
     assert all(utf16_len(p) <= MAX_MESSAGE for p in split_text(mixed))
+
+
+def test_an_urgent_reply_is_an_urgent_letter_and_a_question_carries_its_step() -> None:
+    question = Button("No", "tr:b:no")
+    (letter,) = letters([Reply("Call 112 now.", "urgent"), Reply("Question 2", "answer", buttons=(question,), state="b")], 7, 7)
+    assert letter.urgent and letter.step == "b" and letter.method == "sendMessage"
+    assert letter.params["reply_markup"] == {"inline_keyboard": [[{"text": "No", "callback_data": "tr:b:no"}]]}

@@ -41,7 +41,7 @@ async def test_logs_hold_no_message_text_name_or_token(brain, fake: FakeTelegram
 
 
 def test_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
-    from bot.storage import SqliteStore
+    from bot.sql_store import SqliteStore
 
     store = SqliteStore(tmp_path / "data")
     store.save(1, {"flow": {"step": "urine"}}, 0.0)
@@ -52,7 +52,7 @@ def test_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
 
 def test_store_keeps_no_message_text(dialogue, user, tmp_path: Path) -> None:
     from bot.dialogue import Dialogue
-    from bot.storage import SqliteStore
+    from bot.sql_store import SqliteStore
 
     store = SqliteStore(tmp_path / "d")
     talk = Dialogue(dialogue.brain, store)

@@ -11,7 +11,8 @@ import pytest
 from bot.guard import FLOOD_SECONDS
 from bot.replies import plain
 from bot.retention import KEEP, RETENTION_SECONDS
-from bot.storage import MemoryStore, SqliteStore, Store
+from bot.sql_store import SqliteStore
+from bot.storage import MemoryStore, Store
 from tests.conftest import RunningBot, until
 from tests.fake_telegram import FakeTelegram
 

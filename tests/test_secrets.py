@@ -66,22 +66,21 @@ def test_uncaught_exceptions_in_any_thread_are_printed_without_the_token(capsys)
 
 async def test_a_url_the_http_client_rejects_is_reported_without_the_token(brain, tmp_path: Path, caplog) -> None:
     """Past the start-up check (as if it let one through): every log line, at DEBUG too."""
-    from bot.dialogue import Dialogue
+    from bot.sql_store import SqliteStore
     from bot.startup import connect
-    from bot.storage import MemoryStore
-    from bot.telegram_app import build_application
+    from bot.telegram_app import TelegramBot
 
     caplog.set_level(logging.DEBUG)
     settings = dataclasses.replace(settings_for(tmp_path, "http:///bot"), token=TOKEN)
-    app = build_application(settings, Dialogue(brain, MemoryStore()))
+    telegram = TelegramBot(settings, brain, SqliteStore(tmp_path / "data"))
     tries: list[float] = []
 
     async def wait(seconds: float) -> bool:
         tries.append(seconds)
         return len(tries) < 3
 
-    assert not await connect(app.initialize, wait)
-    await app.bot.shutdown()
+    assert not await connect(telegram.start, wait)
+    await telegram.stop()
     assert "cannot reach Telegram" in caplog.text and "getMe" in caplog.text, "the failing URL is shown…"
     assert SECRET_PART not in caplog.text, "…without the token"
 
@@ -109,7 +108,7 @@ async def test_a_rejected_token_is_one_line_without_the_token(fake: FakeTelegram
 
 def test_a_crash_prints_its_traceback_without_the_token(tmp_path: Path) -> None:
     crash = (
-        "import bot.telegram_app as t\n"
+        "import bot.service as t\n"
         "def run(settings): raise RuntimeError(f'crashed while using {settings.token}')\n"
         "t.run_telegram = run\n"
         "from bot.cli import main\n"

@@ -144,8 +144,8 @@ def test_leaking_asks_about_new_leaking_only(dialogue: Dialogue, user: int) -> N
 
 def test_a_sign_typed_mid_flow_is_never_forgotten(dialogue: Dialogue, user: int) -> None:
     _run(dialogue, user, ["no"] * 3)
-    alert = dialogue.handle_text(user, "i cant feel anything when i wipe")[0]
-    assert alert.urgency == "emergency" and "safe to wait" in alert.text
+    alert, go_on = dialogue.handle_text(user, "i cant feel anything when i wipe")
+    assert alert.urgency == "emergency" and "safe to wait" in go_on.text
     dialogue.handle_button(user, "tr:continue")
     replies = []
     while dialogue.current_step(user):

@@ -103,7 +103,7 @@ def test_a_crisis_in_the_middle_of_triage_gets_the_crisis_reply(dialogue: Dialog
     replies = dialogue.handle_text(user, "honestly i want to kill myself")
     assert replies[0].urgency == "crisis"
     assert "116 123" in replies[0].text
-    assert replies[0].state is not None  # the questions can go on afterwards
+    assert replies[-1].state is not None  # the questions can go on afterwards
 
 
 def test_the_classifier_is_trained_once_per_content_and_cached(tmp_path: Path) -> None:

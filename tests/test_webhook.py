@@ -16,9 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.dialogue import Dialogue
-from bot.storage import SqliteStore
-from bot.telegram_app import build_application
+from bot.sql_store import SqliteStore
+from bot.telegram_app import TelegramBot
 from bot.webhook import PATH, SECRET_HEADER, Limits, WebhookServer, derive_secret
 from tests.bot_process import TOKEN, BotProcess, environment, until_true
 from tests.conftest import settings_for, until
@@ -38,16 +37,14 @@ def update(user: int, text: str = "how long should i ice my back") -> bytes:
 
 @pytest.fixture
 async def serve(brain, fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[Serve]:
-    """Start the webhook (with the given limits) in front of the real Application."""
+    """Start the webhook (with the given limits) in front of the real bot."""
     settings = settings_for(tmp_path / "data", fake.base_url)
-    store = SqliteStore(settings.data_dir)
-    app = build_application(settings, Dialogue(brain, store))
-    await app.initialize()
-    await app.start()
+    telegram = TelegramBot(settings, brain, SqliteStore(settings.data_dir))
+    await telegram.start()
     servers: list[WebhookServer] = []
 
     async def start(limits: Limits | None = None) -> WebhookServer:
-        server = WebhookServer(app, SECRET, limits or Limits())
+        server = WebhookServer(telegram.receive, SECRET, limits=limits or Limits())
         await server.start("127.0.0.1", 0)
         servers.append(server)
         return server
@@ -55,9 +52,7 @@ async def serve(brain, fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[Serv
     yield start
     for server in servers:
         await server.stop()
-    await app.stop()
-    await app.shutdown()
-    store.close()
+    await telegram.stop()
 
 
 def head(length: int, secret: str | None = None) -> bytes:
