@@ -73,21 +73,33 @@ async def call(bot: ExtBot[None], outgoing: Outgoing) -> Any:
 class Courier:
     """Sends letters for one process; `post` hands over letters this process committed."""
 
-    def __init__(self, bot: ExtBot[None], db: Offloaded, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, bot: ExtBot[None], db: Offloaded, clock: Callable[[], float] = time.time,
+        on_seen: Callable[[Letter, int], None] = lambda letter, message_id: None,
+    ) -> None:
         self._bot = bot
         self._db = db
         self._clock = clock
+        self._on_seen = on_seen
         self._queued: defaultdict[int, list[Letter]] = defaultdict(list)
+        #: Users who may have letters in the outbox beyond those handed over.
+        self._more: set[int] = set()
         self._drains: dict[int, asyncio.Task[None]] = {}
+        #: Letters Telegram accepted, removed from the outbox together (one transaction for many).
+        self._acks: list[tuple[Letter, int | None]] = []
+        self._acking: asyncio.Task[None] | None = None
 
     @property
     def busy(self) -> bool:
-        """Whether letters are being delivered right now."""
-        return bool(self._drains)
+        """Whether letters are being delivered (or their delivery recorded) right now."""
+        return bool(self._drains or self._acks or self._acking)
 
-    def post(self, user_id: int, letters: Sequence[Letter] = ()) -> None:
-        """Deliver these letters (already leased to this process), then whatever else of the user's is due."""
+    def post(self, user_id: int, letters: Sequence[Letter] = (), more: bool = True) -> None:
+        """Deliver these letters (already leased to this process); `more`: then look in the outbox
+        for whatever else of the user's is due."""
         self._queued[user_id].extend(letters)
+        if more:
+            self._more.add(user_id)
         if user_id not in self._drains:
             self._drains[user_id] = asyncio.create_task(self._drain(user_id))
 
@@ -111,11 +123,18 @@ class Courier:
         """Let the sends under way finish (their letters stay in the outbox if they do not)."""
         if self._drains:
             await asyncio.wait(list(self._drains.values()), timeout=5.0)
+        if self._acking:
+            await asyncio.wait([self._acking], timeout=LEASE / 2)
 
     async def _drain(self, user_id: int) -> None:
         try:
             while True:
-                batch = self._queued.pop(user_id, None) or await self._claim(user_id) or self._queued.pop(user_id, None)
+                batch = self._queued.pop(user_id, None)
+                if not batch and user_id in self._more:
+                    self._more.discard(user_id)
+                    if self._acking:  # the user's next letter waits behind one being recorded
+                        await asyncio.wait([self._acking])
+                    batch = await self._claim(user_id) or self._queued.pop(user_id, None)
                 if not batch:
                     return
                 for i, letter in enumerate(batch):
@@ -163,17 +182,32 @@ class Courier:
             return None
 
     async def _done(self, letter: Letter, message_id: int | None) -> None:
-        """Remove the letter; when the database is away, keep trying (within the lease), or it would be sent twice."""
+        """Record the letter delivered: removed from the outbox with others done meanwhile."""
+        if letter.step and message_id is not None:
+            self._on_seen(letter, message_id)
+        self._acks.append((letter, message_id))
+        if self._acking is None:
+            self._acking = asyncio.create_task(self._record())
+
+    async def _record(self) -> None:
+        """Remove delivered letters from the outbox; when the database is away, keep trying (within
+        the lease), or they would be sent again."""
         deadline = self._clock() + LEASE / 2
-        while True:
-            try:
-                await self._db.run(self._db.store.sent, letter, message_id, self._clock())
-                return
-            except Exception as error:
-                if self._clock() > deadline:
-                    logger.error("letter %s was sent but could not be marked (%s): it may be sent again", letter.id, type(error).__name__)
-                    return
-                await asyncio.sleep(0.5)
+        try:
+            while self._acks:
+                acks, self._acks = self._acks, []
+                try:
+                    await self._db.run(self._db.store.sent, acks, self._clock())
+                    deadline = self._clock() + LEASE / 2
+                except Exception as error:
+                    if self._clock() > deadline:
+                        ids = ", ".join(str(letter.id) for letter, _ in acks)
+                        logger.error("letters %s were sent but could not be marked (%s): they may be sent again", ids, type(error).__name__)
+                        continue
+                    self._acks = acks + self._acks
+                    await asyncio.sleep(0.5)
+        finally:
+            self._acking = None
 
     async def _later(self, letters: Sequence[Letter], wait: float) -> None:
         """Schedule the letters again after the wait the failure asked for; give up old ones."""

@@ -63,7 +63,8 @@ class PostgresStore(SqlStore):
 
     def _remove_part(self, execute: Execute, part: str, before: float) -> int:
         return execute(
-            "UPDATE user_state SET state = (state::jsonb - ?)::text WHERE (state::jsonb -> ? ->> 'updated')::float8 < ?", (part, part, before)
+            "UPDATE user_state SET state = (state::jsonb - ?)::text, version = version + 1 WHERE (state::jsonb -> ? ->> 'updated')::float8 < ?",
+            (part, part, before),
         ).rowcount
 
     def close(self) -> None:

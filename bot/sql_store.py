@@ -215,15 +215,16 @@ class SqlStore:
                 execute("UPDATE outbox SET lease_until = ? WHERE id = ?", (now + lease, letter.id))
         return letters
 
-    def sent(self, letter: Letter, message_id: int | None, now: float) -> None:
+    def sent(self, delivered: Sequence[tuple[Letter, int | None]], now: float) -> None:
         with self._transaction() as execute:
-            execute("DELETE FROM outbox WHERE id = ?", (letter.id,))
-            if letter.step and message_id is not None:
-                execute(
-                    "INSERT INTO seen (user_id, step, message_id, updated) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) "
-                    "DO UPDATE SET step = excluded.step, message_id = excluded.message_id, updated = excluded.updated",
-                    (letter.user_id, letter.step, message_id, now),
-                )
+            for letter, message_id in delivered:
+                execute("DELETE FROM outbox WHERE id = ?", (letter.id,))
+                if letter.step and message_id is not None:
+                    execute(
+                        "INSERT INTO seen (user_id, step, message_id, updated) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) "
+                        "DO UPDATE SET step = excluded.step, message_id = excluded.message_id, updated = excluded.updated",
+                        (letter.user_id, letter.step, message_id, now),
+                    )
 
     def retry(self, letter_id: int, at: float) -> None:
         with self._transaction() as execute:
@@ -276,7 +277,8 @@ class SqliteStore(SqlStore):
     def _remove_part(self, execute: Execute, part: str, before: float) -> int:
         path = f"$.{part}"
         return execute(
-            "UPDATE user_state SET state = json_remove(state, ?) WHERE json_extract(state, ?) < ?", (path, f"{path}.updated", before)
+            "UPDATE user_state SET state = json_remove(state, ?), version = version + 1 WHERE json_extract(state, ?) < ?",
+            (path, f"{path}.updated", before),
         ).rowcount
 
     def _emptied(self) -> None:

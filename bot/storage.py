@@ -136,8 +136,9 @@ class Store(Protocol):
         user only the oldest ordinary one (a user's replies arrive in order)."""
         ...
 
-    def sent(self, letter: Letter, message_id: int | None, now: float) -> None:
-        """Telegram accepted the letter: remove it; a question's step is recorded as seen."""
+    def sent(self, delivered: Sequence[tuple[Letter, int | None]], now: float) -> None:
+        """Telegram accepted these letters (with the id of the message each made): remove them; a
+        question's step is recorded as seen."""
         ...
 
     def retry(self, letter_id: int, at: float) -> None:

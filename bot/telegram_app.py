@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from bot.outbox import MAX_MESSAGE, edit, letters, merge, split_text, utf16_len
 from bot.redact import protect
 from bot.replies import Reply, plain
 from bot.settings import Settings
-from bot.storage import Conflict, Duplicate, Incoming, Outgoing, Pending, Snapshot, Store
+from bot.storage import Conflict, Duplicate, Incoming, Letter, Outgoing, Pending, Seen, Snapshot, Store
 from bot.transport import AiohttpRequest
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ STORE_TIMEOUT = 5.0
 MAX_FAILURES = 3
 #: A state changed by another worker meanwhile is read again, this many times at most.
 CONFLICT_RETRIES = 5
+#: Users whose last committed state is remembered between their updates.
+REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,14 @@ class TelegramBot:
         self.bot: ExtBot[None] = ExtBot(settings.token or "", request=request, get_updates_request=updates_request, rate_limiter=limiter, **urls)
         self.brain = brain
         self.db = Offloaded(store, threads=threads, timeout=STORE_TIMEOUT)
-        self.courier = Courier(self.bot, self.db)
+        self.courier = Courier(self.bot, self.db, on_seen=self._seen)
         self.guard = UserGuard()
         self.clock = time.time
         #: Updates whose warning-sign reply went out before they were kept (not sent again).
         self._alarmed: set[int] = set()
         self._failures: Counter[int] = Counter()
+        #: The last committed state of recently active users (bounded; see `_remember`).
+        self._snapshots: OrderedDict[int, Snapshot] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -203,7 +207,7 @@ class TelegramBot:
             return
         chat = update.effective_chat
         private = chat is not None and chat.type == ChatType.PRIVATE
-        snapshot = await self.db.run(self.store.read, item.user_id) if private else None
+        snapshot = (self._snapshots.get(item.user_id) or await self.db.run(self.store.read, item.user_id)) if private else None
         try:
             work = self._private(update, item.user_id, snapshot) if snapshot else self._group(update, item.user_id)
         except Exception as error:
@@ -214,11 +218,39 @@ class TelegramBot:
             logger.debug("traceback", exc_info=error)
             notice = letters([self._say("error")], item.user_id, chat.id) if private and chat else []
             work = Work(notice)
-        leased = await self.db.run(self.store.commit, item.user_id, work.snapshot, work.state, work.outgoing, item.update_id, self.clock(), LEASE)
+        commit = (item.user_id, work.snapshot, work.state, work.outgoing, item.update_id, self.clock(), LEASE)
+        try:
+            leased = await self.db.run(self.store.commit, *commit)
+        except Conflict:
+            self._snapshots.pop(item.user_id, None)  # changed elsewhere: read it again
+            raise
+        self._remember(item.user_id, work)
         self._alarmed.discard(item.update_id)
         self._failures.pop(item.update_id, None)
-        if leased:
-            self.courier.post(item.user_id, leased)
+        if work.outgoing:
+            self.courier.post(item.user_id, leased, more=len(leased) < len(work.outgoing))
+
+    def _remember(self, user_id: int, work: Work) -> None:
+        """Keep the user's state as just committed, so their next update needs no read. Safe with
+        several workers: a commit over a state changed elsewhere is a Conflict, and reads again."""
+        if work.snapshot is None:
+            return
+        old = work.snapshot
+        if work.state is None:
+            new = Snapshot()
+        else:
+            changed = work.state != old.state or old.reset
+            new = Snapshot(work.state, old.version + 1 if changed else old.version, old.seen)
+        self._snapshots[user_id] = new
+        self._snapshots.move_to_end(user_id)
+        while len(self._snapshots) > REMEMBERED:
+            self._snapshots.popitem(last=False)
+
+    def _seen(self, letter: Letter, message_id: int) -> None:
+        """A question reached the user: their remembered state says so too."""
+        snapshot = self._snapshots.get(letter.user_id)
+        if snapshot is not None and letter.step:
+            snapshot.seen = Seen(letter.step, message_id)
 
     def _private(self, update: Update, user_id: int, snapshot: Snapshot) -> Work:
         """A private chat's update through the dialogue, over the user's state as read."""
@@ -227,10 +259,11 @@ class TelegramBot:
         notes = [dialogue.say("state_reset")] if snapshot.reset else []
         message, query = update.effective_message, update.callback_query
         if query is not None:
-            self._acknowledge(query, remove_keyboard=True)
             replies = dialogue.handle_button(user_id, str(query.data or ""))
             reply = merge(replies)
-            if query.message is not None and reply is not None and reply.state is not None and utf16_len(reply.text) <= MAX_MESSAGE and not notes:
+            in_place = query.message is not None and reply is not None and reply.state is not None and utf16_len(reply.text) <= MAX_MESSAGE
+            self._acknowledge(query, remove_keyboard=not (in_place and not notes))
+            if query.message is not None and reply is not None and in_place and not notes:
                 # The next /triage question replaces the pressed one (its old buttons go with it).
                 outgoing = [edit(reply, user_id, query.message.chat.id, query.message.message_id)]
                 return Work(outgoing, None if pending.forgotten else pending.state, snapshot)

@@ -8,12 +8,16 @@ and records every request so tests read as "user says X, bot sends Y".
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 BOT = {
     "id": 4242,
     "is_bot": True,
@@ -43,6 +47,18 @@ class FakeTelegram:
         self.last: dict[int, dict[str, Any]] = {}
         self.updates: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        #: The highest offset a getUpdates confirmed: updates below it were kept by the bot.
+        self.confirmed = 0
+        #: Methods that answer 502 Bad Gateway until the given monotonic time (an outage).
+        self.down: dict[str, float] = {}
+        #: When set, every getUpdates answer also carries an update delivered before (Telegram
+        #: redelivering) and comes shuffled (out of order).
+        self.replay: random.Random | None = None
+        self._delivered: list[dict[str, Any]] = []
+        #: When set, updates are POSTed to these webhook addresses (one picked at random, as a
+        #: load balancer would) instead of waiting for getUpdates; retried until one answers 200.
+        self.webhooks: list[str] = []
+        self.webhook_secret = ""
         self._next_update = 1
         self._next_message = 1000
         self._cond = threading.Condition()
@@ -72,9 +88,27 @@ class FakeTelegram:
         with self._cond:
             update["update_id"] = self._next_update
             self._next_update += 1
-            self.updates.append(update)
+            if self.webhooks:
+                threading.Thread(target=self._post_webhook, args=(update,), daemon=True).start()
+            else:
+                self.updates.append(update)
             self._cond.notify_all()
             return update["update_id"]
+
+    def _post_webhook(self, update: dict[str, Any]) -> None:
+        """Deliver one update as Telegram does to a webhook: again until it is accepted."""
+        body = json.dumps(update).encode()
+        rng = random.Random(update["update_id"])
+        while True:
+            url = rng.choice(self.webhooks)
+            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", SECRET_HEADER: self.webhook_secret})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
 
     def message_id(self) -> int:
         with self._cond:
@@ -175,6 +209,14 @@ class FakeTelegram:
             self.injected.append((method, fault))
             return fault
 
+    def outage(self, method: str) -> str | None:
+        """"502" while `method` is down (recorded with the injected faults)."""
+        if time.monotonic() >= self.down.get(method, 0.0):
+            return None
+        with self._cond:
+            self.injected.append((method, "502"))
+        return "502"
+
     def api(self, method: str, params: dict[str, Any]) -> Any:
         with self._cond:
             self.calls.append((method, params))
@@ -205,10 +247,16 @@ class FakeTelegram:
         timeout = float(params.get("timeout") or 0)
         deadline = time.monotonic() + min(timeout, 2.0)
         with self._cond:
+            self.confirmed = max(self.confirmed, offset)
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
             while not self.updates and time.monotonic() < deadline:
                 self._cond.wait(deadline - time.monotonic())
-            return list(self.updates[: int(params.get("limit") or 100)])
+            batch = list(self.updates[: int(params.get("limit") or 100)])
+            if self.replay and self._delivered:
+                batch.append(self.replay.choice(self._delivered))
+                self.replay.shuffle(batch)
+            self._delivered.extend(batch)
+            return batch
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -230,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         params = _parse(body, self.headers.get("Content-Type") or "")
         self.fake.arrivals.append((method, time.monotonic()))
-        fault = self.fake.next_fault(method)
+        fault = self.fake.next_fault(method) or self.fake.outage(method)
         if fault in ("slow", "drop"):
             if fault == "slow":  # lost in transit after the client gave up waiting
                 time.sleep(self.fake.slow_seconds)

@@ -85,7 +85,7 @@ def test_a_users_letters_go_in_order_and_urgent_ones_first(store: Store, user: i
     assert texts == ["help now", "one"], "urgent first; of each user only the oldest ordinary letter"
     assert store.claim(NOW + 1, 60, 100, user) == [], "leased: nobody else takes them"
     first = next(letter for letter in claimed if letter.params["text"] == "one")
-    store.sent(first, 77, NOW + 1)
+    store.sent([(first, 77)], NOW + 1)
     assert [letter.params["text"] for letter in store.claim(NOW + 1, 60, 100, user)] == ["two"]
 
 
@@ -107,7 +107,7 @@ def test_a_letter_committed_behind_a_waiting_one_is_not_leased_to_the_sender(sto
 
 def test_a_delivered_question_is_remembered_as_seen(store: Store, user: int) -> None:
     (letter,) = store.commit(user, None, None, [reply(user, "Question?", step="urine")], None, NOW, 60)
-    store.sent(letter, 4321, NOW)
+    store.sent([(letter, 4321)], NOW)
     assert store.read(user).seen == Seen("urine", 4321)
 
 
@@ -124,7 +124,7 @@ def test_an_unreadable_state_is_read_as_a_fresh_start(store: Store, user: int) -
 def test_forget_removes_every_row_about_the_user(store: Store, user: int) -> None:
     store.receive([Incoming(user + 1, user, "{}")], NOW)
     (letter,) = store.commit(user, store.read(user), {"flow": {}}, [reply(user, step="a")], user + 1, NOW, 60)
-    store.sent(letter, 5, NOW)
+    store.sent([(letter, 5)], NOW)
     store.commit(user, None, None, [reply(user, "later")], None, NOW, 60)
     store.receive([Incoming(user + 2, user, '{"text": "/forget"}')], NOW)
     store.commit(user, store.read(user), None, [reply(user, "forgotten")], user + 2, NOW, 60)
