@@ -2,6 +2,7 @@
 
 Reads a labelled set (the format of shared/eval/dev.yaml), asks the engine every question and
 reports the safety and quality figures, every miss, and whether the set passes its thresholds.
+`--report DIR` draws the same run as a page (bot/report.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,24 @@ class Ratio:
         return f"{100 * self.value:5.1f}% ({self.hit}/{self.total})"
 
 
+@dataclass(frozen=True)
+class Miss:
+    """One item the engine got wrong: what was asked and wanted, and what the bot gave."""
+
+    question: str
+    problems: tuple[str, ...]
+    wanted: str
+    reply: Reply
+
+    @property
+    def got(self) -> str:
+        reply = self.reply
+        return f"{reply.kind}/{reply.topic or reply.urgency}/{reply.id} {reply.score:.0f}"
+
+    def __str__(self) -> str:
+        return f"{self.question!r}: {'; '.join(self.problems)} — got {self.got}"
+
+
 @dataclass
 class Report:
     """The figures of one evaluation run."""
@@ -61,8 +80,12 @@ class Report:
     facts: Ratio = field(default_factory=Ratio)
     out_of_scope: Ratio = field(default_factory=Ratio)
     false_alarms: int = 0
+    asked: int = 0
     per_topic: dict[str, Ratio] = field(default_factory=lambda: defaultdict(Ratio))
-    misses: list[str] = field(default_factory=list)
+    misses: list[Miss] = field(default_factory=list)
+    #: (wanted topic, what the bot gave) of every item scored on its topic: the confusion matrix.
+    #: The bot gave the wanted topic when the item passed, else its reply's topic, else its kind.
+    placements: list[tuple[str, str]] = field(default_factory=list)
 
     def figures(self) -> dict[str, Ratio]:
         return {
@@ -95,6 +118,7 @@ def _score(item: dict[str, Any], reply: Reply, report: Report) -> None:
     kinds = _as_list(item.get("kind"))
     topics = _as_list(item.get("topic"))
     problems: list[str] = []
+    report.asked += 1
     if kinds == ["urgent"]:
         report.recall.add(reply.kind == "urgent")
         if reply.kind != "urgent":
@@ -117,6 +141,8 @@ def _score(item: dict[str, Any], reply: Reply, report: Report) -> None:
         ok = reply.kind in kinds and (not placed or reply.topic in topics)
         report.topic.add(ok)
         report.per_topic[topics[0]].add(ok)
+        given = topics[0] if ok else reply.topic if placed and reply.kind in kinds else f"({reply.kind})"
+        report.placements.append((str(topics[0]), str(given)))
         if not ok:
             problems.append(f"wrong topic/kind (want {'/'.join(map(str, kinds))} {'/'.join(map(str, topics))})")
     groups = item.get("facts") or []
@@ -127,8 +153,8 @@ def _score(item: dict[str, Any], reply: Reply, report: Report) -> None:
         if not ok:
             problems.append(f"facts missing {groups}")
     if problems:
-        got = f"{reply.kind}/{reply.topic or reply.urgency}/{reply.id} {reply.score:.0f}"
-        report.misses.append(f"{item['q']!r}: {'; '.join(problems)} — got {got}")
+        wanted = " ".join(filter(None, ("/".join(map(str, kinds)), "/".join(map(str, topics)), item.get("urgency"))))
+        report.misses.append(Miss(str(item["q"]), tuple(problems), wanted, reply))
 
 
 def format_report(report: Report, name: str) -> str:

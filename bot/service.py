@@ -2,7 +2,8 @@
 
 It connects (bot/startup.py explains what the configuration gets wrong), finishes what an earlier
 process kept but did not handle, then until SIGINT or SIGTERM: polls (bot/polling.py) or serves
-the webhook (bot/webhook.py), delivers the outbox (bot/courier.py), and keeps house: updates kept
+the webhook (bot/webhook.py), delivers the outbox (bot/courier.py), takes up content edits
+(bot/reload.py: within seconds, or at once on SIGHUP), and keeps house: updates kept
 but not handled (a database hiccup, a stopped worker) are handled again, what /privacy promises
 to delete is purged, and a heartbeat says the process is alive (`python -m bot health`). A
 second instance polling with the same token (409 Conflict) ends in one line and exit code 2.
@@ -13,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
 import socket
 from contextlib import suppress
+from functools import partial
 
 from telegram import Update
 from telegram.error import Conflict
@@ -24,6 +25,7 @@ from telegram.error import Conflict
 from bot.brain import Brain
 from bot.polling import LONG_POLL, poll
 from bot.redact import redact
+from bot.reload import ContentWatcher
 from bot.retention import KEEP, PURGE_EVERY
 from bot.settings import Settings
 from bot.startup import EXIT_CONFIG, check, connect
@@ -37,6 +39,14 @@ logger = logging.getLogger(__name__)
 STALE = 10.0
 #: How often the house is kept: stale updates, the heartbeat.
 TICK = 2.0
+#: `python -m bot health` passes while the heartbeat is younger than this.
+HEALTHY_WITHIN = 30.0
+
+
+def worker_name(settings: Settings) -> str:
+    """This process among the workers sharing a database: the host (a container) and the webhook
+    port, or "polling"; `python -m bot health`, run beside it, works out the same name."""
+    return f"{socket.gethostname()}:{settings.port if settings.webhook_url else 'polling'}"
 
 
 async def serve(telegram: TelegramBot, settings: Settings) -> int:
@@ -68,15 +78,17 @@ async def run(telegram: TelegramBot, settings: Settings, stop: asyncio.Event, lo
         return not stop.is_set()
 
     tasks: list[asyncio.Task[None]] = []
+    watcher = ContentWatcher(lambda: Brain.load(settings), partial(setattr, telegram, "brain"))
     try:
         if webhook:
             await webhook.start(settings.listen, settings.port)
         if not await connect(bootstrap, wait):
             return 0
+        await watcher.start()
         finished = await telegram.recover()
         if finished:
             logger.info("%d update(s) received before the last stop are being answered", finished)
-        tasks = [asyncio.create_task(telegram.courier.sweep(stop)), asyncio.create_task(keep_house(telegram, stop))]
+        tasks = [asyncio.create_task(telegram.courier.sweep(stop)), asyncio.create_task(keep_house(telegram, worker_name(settings), stop))]
         if webhook:
             logger.info("webhook listening on %s:%s", settings.listen, webhook.port)
             await stop.wait()
@@ -91,6 +103,7 @@ async def run(telegram: TelegramBot, settings: Settings, stop: asyncio.Event, lo
         return EXIT_CONFIG
     finally:
         stop.set()
+        await watcher.stop()
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
         if webhook:
@@ -99,9 +112,8 @@ async def run(telegram: TelegramBot, settings: Settings, stop: asyncio.Event, lo
     return 0
 
 
-async def keep_house(telegram: TelegramBot, stop: asyncio.Event) -> None:
+async def keep_house(telegram: TelegramBot, worker: str, stop: asyncio.Event) -> None:
     """Every TICK: handle stale updates and beat; every PURGE_EVERY: purge (once at start too)."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"
     store, purged = telegram.store, -float("inf")
     while not stop.is_set():
         now = telegram.clock()

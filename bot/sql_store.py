@@ -244,9 +244,10 @@ class SqlStore:
             (letters,) = execute("SELECT COUNT(*) FROM outbox", ()).fetchone()
         return int(updates), int(letters)
 
-    def last_beat(self) -> float | None:
+    def last_beat(self, worker: str | None = None) -> float | None:
+        where, args = ("WHERE worker = ?", (worker,)) if worker else ("", ())
         with self._transaction() as execute:
-            (at,) = execute("SELECT MAX(at) FROM heartbeat", ()).fetchone()
+            (at,) = execute(f"SELECT MAX(at) FROM heartbeat {where}", args).fetchone()
         return None if at is None else float(at)
 
 

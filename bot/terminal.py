@@ -1,7 +1,8 @@
 """The terminal adapter: `python -m bot chat` for people, `chat --json` for scripts (CONTRACT.md §3).
 
 Buttons are shown as numbered choices; typing a number presses it. State lives in the same
-SQLite store as the Telegram bot, so a conversation continues across runs.
+store as the Telegram bot, so a conversation continues across runs. Ctrl-D (end of input) or
+Ctrl-C leaves the chat quietly.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from bot.storage import open_store
 
 def run_terminal(json_mode: bool, user_id: int, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     settings = Settings.from_env()
-    dialogue = Dialogue(Brain.load(settings), open_store(settings.data_dir, settings.database_url))
-    if json_mode:
-        return _json_chat(dialogue, user_id, stdin, stdout)
-    return _human_chat(dialogue, user_id, stdin, stdout)
+    brain = Brain.load(settings)
+    store = open_store(settings.data_dir, settings.database_url)
+    try:
+        if json_mode:
+            return _json_chat(Dialogue(brain, store), user_id, stdin, stdout)
+        return _human_chat(Dialogue(brain, store), user_id, stdin, stdout)
+    finally:
+        store.close()
 
 
 def _json_chat(dialogue: Dialogue, user_id: int, stdin: TextIO, stdout: TextIO) -> int:

@@ -59,6 +59,8 @@ class FakeTelegram:
         #: load balancer would) instead of waiting for getUpdates; retried until one answers 200.
         self.webhooks: list[str] = []
         self.webhook_secret = ""
+        #: How many updates each webhook address accepted.
+        self.accepted: dict[str, int] = {}
         self._next_update = 1
         self._next_message = 1000
         self._cond = threading.Condition()
@@ -105,6 +107,8 @@ class FakeTelegram:
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:
                     if response.status == 200:
+                        with self._cond:
+                            self.accepted[url] = self.accepted.get(url, 0) + 1
                         return
             except (urllib.error.URLError, OSError):
                 pass

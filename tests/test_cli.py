@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -110,3 +114,65 @@ def test_ctrl_c_leaves_the_terminal_chat_quietly(brain, tmp_path: Path) -> None:
     out = io.StringIO()
     assert _human_chat(Dialogue(brain, MemoryStore()), 1, CtrlC(), out) == 0
     assert "Traceback" not in out.getvalue()
+
+
+def test_ctrl_d_leaves_the_terminal_chat_quietly(brain, tmp_path: Path) -> None:
+    import io
+
+    from bot.dialogue import Dialogue
+    from bot.storage import MemoryStore
+    from bot.terminal import _human_chat
+
+    out = io.StringIO()
+    assert _human_chat(Dialogue(brain, MemoryStore()), 1, io.StringIO("hi\n"), out) == 0  # end of input after one line
+    assert "Traceback" not in out.getvalue() and out.getvalue().endswith("you> \n")
+
+
+def test_ctrl_d_leaves_the_real_chat_with_exit_code_0(tmp_path: Path) -> None:
+    out = _run(["chat"], stdin="", env={"BOT_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["chat"], ["ask"], ["eval"], ["check"], ["run"]])
+def test_every_help_says_what_it_does_with_an_example(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, "--help"])
+    text = capsys.readouterr().out
+    assert "example" in text.lower() and f"python -m bot {' '.join(command)}".strip() in text
+
+
+def test_check_lists_every_problem_with_file_line_and_entry(tmp_path: Path) -> None:
+    for name in ("faq.yaml", "messages.yaml", "language.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "intents", tmp_path / "intents")
+    shutil.copytree(ROOT / "flows", tmp_path / "flows")
+    red_flags = tmp_path / "intents" / "red_flags.yaml"
+    red_flags.write_text(red_flags.read_text().replace("    tier: emergency", "    tier: deadly", 1))
+    faq = tmp_path / "faq.yaml"
+    faq.write_text(faq.read_text().replace("topic: basics", "topic: astrology", 1).replace("    source:", "    sauce:", 1))
+    out = _run(["check"], env={"BOT_CONTENT_DIR": str(tmp_path)})
+    *problems, summary = out.stderr.splitlines()
+    assert out.returncode == 1 and "content OK" not in out.stdout and summary.startswith("3 problems")
+    lines = faq.read_text().splitlines()
+    topic, entry = lines.index("    topic: astrology") + 1, lines.index("  - id: faq_what_are_back_spasms") + 1
+    for expected in (
+        rf"faq.yaml:{topic}: entry 'faq_what_are_back_spasms': 'topic' is 'astrology'",
+        rf"faq.yaml:{entry}: entry 'faq_what_are_back_spasms': 'source' must be a non-empty text",  # no 'source': the entry
+        r"intents/red_flags.yaml:\d+: sign 'urine_retention': 'tier' must be one of",
+    ):
+        assert any(re.match(expected, line) for line in problems), (expected, problems)
+
+
+def test_eval_report_draws_the_run_a_clinician_looks_at(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    out = _run(["eval", "tests/data/eval.yaml", "--report", str(tmp_path / "report")])
+    console_misses = int(re.search(r"^misses: (\d+)$", out.stdout, re.MULTILINE).group(1))
+    page = (tmp_path / "report" / "index.html").read_text()
+    svg = ElementTree.parse(tmp_path / "report" / "confusion-eval.svg").getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg" and 'src="confusion-eval.svg"' in page
+    assert page.count('<tr class="miss">') == console_misses
+    assert "precision" in page and "recall" in page and "F1" in page
+    assert out.stdout == _run(["eval", "tests/data/eval.yaml"]).stdout, "the console output is the same with or without a report"

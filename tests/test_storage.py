@@ -150,6 +150,7 @@ def test_the_heartbeat_says_when_a_worker_was_last_alive(store: Store) -> None:
     store.beat("host:1", NOW)
     store.beat("host:2", NOW + 5)
     assert store.last_beat() is not None and store.last_beat() >= NOW + 5
+    assert store.last_beat("host:1") == NOW and store.last_beat("elsewhere:1") is None
 
 
 def test_two_writers_racing_on_one_user_lose_nothing(store: Store, user: int, tmp_path: Path, request: pytest.FixtureRequest) -> None:
