@@ -25,12 +25,17 @@ logger = logging.getLogger(__name__)
 
 #: Seconds Telegram holds a getUpdates open when there is nothing to deliver.
 LONG_POLL = 10
+#: Another poller with the same token is waited out this long before giving up: during a
+#: rolling deploy the old process polls for a few seconds more.
+CONFLICT_GRACE = 30.0
 
 
 async def poll(telegram: TelegramBot, stop: asyncio.Event, long_poll: int = LONG_POLL) -> None:
-    """Fetch and keep updates until `stop`; Conflict (another poller) is raised to the caller."""
+    """Fetch and keep updates until `stop`; Conflict (another poller) that lasts CONFLICT_GRACE
+    seconds is raised to the caller."""
     offset: int | None = None
     wait, delay, say = long_poll, RETRY_FIRST, Every(SAY_EVERY)
+    loop, conflicted = asyncio.get_running_loop(), None
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while not stop.is_set():
@@ -41,8 +46,14 @@ async def poll(telegram: TelegramBot, stop: asyncio.Event, long_poll: int = LONG
                 break
             try:
                 raws = fetch.result()
+                conflicted = None
             except Conflict:
-                raise
+                conflicted = conflicted or loop.time()
+                if loop.time() - conflicted > CONFLICT_GRACE:
+                    raise
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RETRY_FIRST)
+                continue
             except TelegramError as error:
                 if say.due():
                     logger.warning("getting updates failed (%s): retrying", redact(str(error)) or type(error).__name__)

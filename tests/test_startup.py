@@ -96,8 +96,22 @@ async def test_connecting_says_so_once_a_minute_and_backs_off() -> None:
     assert 9 <= len(lines.said) <= 11, f"about one line a minute over ten minutes, not {len(lines.said)}"
 
 
-async def test_a_second_poller_with_the_same_token_stops_this_one_with_one_line(fake: FakeTelegram, tmp_path: Path) -> None:
+async def test_a_second_poller_for_a_moment_is_waited_out(fake: FakeTelegram, tmp_path: Path) -> None:
+    """During a rolling deploy the old process polls a few seconds more."""
     fake.inject("getUpdates", "409", "409")
+    bot = BotProcess(environment(tmp_path / "data", fake.base_url), tmp_path)
+    try:
+        await until_true(lambda: len(fake.injected) == 2, 60)
+        fake.send_text(7801, "how long should i ice my back")
+        await until_true(lambda: fake.sent(7801), 60)
+        assert bot.proc.poll() is None
+    finally:
+        bot.kill()
+
+
+@pytest.mark.slow
+async def test_a_second_poller_that_stays_stops_this_one_with_one_line(fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.inject("getUpdates", *["409"] * 200)
     bot = BotProcess(environment(tmp_path / "data", fake.base_url), tmp_path)
     try:
         assert await bot.exits() == 2
