@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import StartupError
-from bot.storage import Conflict, Duplicate, Incoming, Letter, Outgoing, Seen, Snapshot, decode
+from bot.storage import Change, Conflict, Duplicate, Incoming, Letter, Outgoing, Seen, Snapshot, decode
 
 logger = logging.getLogger(__name__)
 
@@ -131,19 +131,40 @@ class SqlStore:
         self, user_id: int, snapshot: Snapshot | None, state: dict[str, Any] | None, outgoing: Sequence[Outgoing],
         update_id: int | None, now: float, lease: float,
     ) -> list[Letter]:
+        (result,) = self.commit_many([Change(user_id, snapshot, state, tuple(outgoing), update_id, now, lease)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def commit_many(self, changes: Sequence[Change]) -> list[list[Letter] | Conflict | Duplicate]:
+        """Several users' changes in one transaction (one write to disk for all), each in its own
+        savepoint: a Conflict or Duplicate undoes that change only, and is returned in its place."""
+        results: list[list[Letter] | Conflict | Duplicate] = []
         with self._transaction() as execute:
-            if update_id is not None:
-                self._handled(execute, update_id, user_id, now)
-            if snapshot is not None and state is None:
-                self._forget(execute, user_id, update_id)
-            elif snapshot is not None and state is not None:
-                self._store_state(execute, user_id, snapshot, state, now)
-            waiting = execute("SELECT 1 FROM outbox WHERE user_id = ? AND urgent = 0 LIMIT 1", (user_id,)).fetchone()
-            leased = [not waiting or o.urgent for o in outgoing]
-            ids = [self._queue(execute, o, now, now + lease if mine else 0.0) for o, mine in zip(outgoing, leased, strict=True)]
-        if snapshot is not None and state is None:
+            for change in changes:
+                execute("SAVEPOINT change", ())
+                try:
+                    results.append(self._apply(execute, change))
+                except (Conflict, Duplicate) as refused:
+                    execute("ROLLBACK TO SAVEPOINT change", ())
+                    results.append(refused)
+                execute("RELEASE SAVEPOINT change", ())
+        if any(c.snapshot is not None and c.state is None for c in changes):
             self._emptied()
-        return [Letter(**vars(o), id=i, created=now) for o, i, mine in zip(outgoing, ids, leased, strict=True) if mine]
+        return results
+
+    def _apply(self, execute: Execute, change: Change) -> list[Letter]:
+        user_id, now = change.user_id, change.now
+        if change.update_id is not None:
+            self._handled(execute, change.update_id, user_id, now)
+        if change.snapshot is not None and change.state is None:
+            self._forget(execute, user_id, change.update_id)
+        elif change.snapshot is not None and change.state is not None:
+            self._store_state(execute, user_id, change.snapshot, change.state, now)
+        waiting = execute("SELECT 1 FROM outbox WHERE user_id = ? AND urgent = 0 LIMIT 1", (user_id,)).fetchone()
+        leased = [not waiting or o.urgent for o in change.outgoing]
+        ids = [self._queue(execute, o, now, now + change.lease if mine else 0.0) for o, mine in zip(change.outgoing, leased, strict=True)]
+        return [Letter(**vars(o), id=i, created=now) for o, i, mine in zip(change.outgoing, ids, leased, strict=True) if mine]
 
     def _handled(self, execute: Execute, update_id: int, user_id: int, now: float) -> None:
         """Mark the update handled, or raise Duplicate when it was already."""

@@ -80,6 +80,19 @@ class Snapshot:
     reset: bool = False
 
 
+@dataclass(frozen=True)
+class Change:
+    """What one update does, for `Store.commit_many` (the arguments of `Store.commit`)."""
+
+    user_id: int
+    snapshot: Snapshot | None
+    state: dict[str, Any] | None
+    outgoing: tuple[Outgoing, ...]
+    update_id: int | None
+    now: float
+    lease: float
+
+
 class Store(Protocol):
     """Everything the bot keeps. Synchronous: adapters call it from a worker thread
     (bot/inbox.py), never on the event loop."""
@@ -113,6 +126,11 @@ class Store(Protocol):
         caller for `lease` seconds, to send at once: all of them, unless an earlier letter of the
         user still waits (then the ordinary ones wait behind it, in order). Raises Conflict or
         Duplicate, and then nothing was written."""
+        ...
+
+    def commit_many(self, changes: Sequence[Change]) -> list[list[Letter] | Conflict | Duplicate]:
+        """`commit` for several updates in one transaction; each change's letters, or the Conflict
+        or Duplicate that refused it (and only it)."""
         ...
 
     # -- the inbox ------------------------------------------------------------------------
@@ -213,18 +231,19 @@ class MemoryStore:
 
 class Pending:
     """One user's state for the length of one update: the dialogue loads and saves it here, and
-    what it ends as is committed in one transaction with the replies (bot/inbox.py)."""
+    what it ends as is committed in one transaction with the replies (bot/telegram_app.py). It is
+    a copy of the snapshot's, which stays as read (the commit compares the two)."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self.state: dict[str, Any] = json.loads(json.dumps(snapshot.state))
+        self.state: dict[str, Any] = json.loads(json.dumps(snapshot.state)) if snapshot.state else {}
         self.forgotten = False
 
     def load(self, user_id: int) -> dict[str, Any]:
-        return json.loads(json.dumps(self.state))
+        return self.state
 
     def save(self, user_id: int, state: dict[str, Any], now: float) -> None:
-        self.state = json.loads(json.dumps(state))
+        self.state = state
 
     def delete(self, user_id: int) -> None:
         self.state, self.forgotten = {}, True
