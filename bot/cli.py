@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", **_described(""))
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command")
-    commands = {name: sub.add_parser(name, help=HELP[name][0], **_described(name)) for name in ("chat", "ask", "eval", "check", "health", "run")}
+    names = ("chat", "ask", "eval", "check", "health", "run")
+    commands = {name: sub.add_parser(name, help=HELP[name][0], **_described(name)) for name in names}
     ask = commands["ask"]
     ask.add_argument("--json", action="store_true", help="print JSON objects (CONTRACT.md §2)")
     ask.add_argument("question", nargs="*", help="the question; none: read stdin, one per line")

@@ -228,7 +228,8 @@ def _fixed(outgoing: Outgoing, error: str) -> Outgoing | None:
     as plain text; a message that can no longer be edited gets the text as a new message."""
     params = outgoing.params
     if params.get("parse_mode") and "parse" in error:
-        return Outgoing(outgoing.user_id, outgoing.method, {**params, "text": plain(params["text"]), "parse_mode": None}, outgoing.urgent, outgoing.step)
+        plain_text = {**params, "text": plain(params["text"]), "parse_mode": None}
+        return Outgoing(outgoing.user_id, outgoing.method, plain_text, outgoing.urgent, outgoing.step)
     if outgoing.method == "editMessageText" and ("can't be edited" in error or "to edit not found" in error):
         fresh = {k: v for k, v in params.items() if k != "message_id"}
         return Outgoing(outgoing.user_id, "sendMessage", fresh, outgoing.urgent, outgoing.step)

@@ -158,7 +158,8 @@ class Dialogue:
             return [alarm] if alarm else []
         self.flow.flag(flow, {s.id: s.tier for s in signs if s.tier in SCREENS})
         self._save(user_id, state)
-        go_on = Reply(self.flow.texts["continue_after_alarm"], "urgent", (Button(self.flow.texts["continue"], CONTINUE),), state=flow["step"])
+        go_on_button = Button(self.flow.texts["continue"], CONTINUE)
+        go_on = Reply(self.flow.texts["continue_after_alarm"], "urgent", (go_on_button,), state=flow["step"])
         return [alarm, replace(go_on, urgency=alarm.urgency)]
 
     def _command(self, user_id: int, state: dict[str, Any], command: str) -> list[Reply]:

@@ -23,7 +23,7 @@ class Offloaded:
         # One thread suits SQLite (one writer at a time anyway); PostgreSQL gets a few.
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
         self._gathered: dict[Callable[..., Any], list[tuple[Any, asyncio.Future[Any]]]] = {}
-        self._flushing: set[Callable[..., Any]] = set()
+        self._flushing: dict[Callable[..., Any], asyncio.Task[None]] = {}
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)` on a store thread; TimeoutError when it takes longer than the timeout (the
@@ -38,8 +38,7 @@ class Offloaded:
         future = asyncio.get_running_loop().create_future()
         self._gathered.setdefault(call_many, []).append((item, future))
         if call_many not in self._flushing:
-            self._flushing.add(call_many)
-            asyncio.create_task(self._flush(call_many))
+            self._flushing[call_many] = asyncio.create_task(self._flush(call_many))
         return await asyncio.wait_for(asyncio.shield(future), self.timeout)
 
     async def _flush(self, call_many: Callable[[list[Any]], list[Any]]) -> None:
@@ -57,7 +56,7 @@ class Offloaded:
                     else:
                         future.set_result(result)
         finally:
-            self._flushing.discard(call_many)
+            del self._flushing[call_many]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -92,11 +92,13 @@ def letters(replies: Sequence[Reply], user_id: int, chat_id: int, thread: int | 
     urgent = any(r.kind == "urgent" for r in replies)
     parts = split_text(reply.text)
     where: dict[str, Any] = {"chat_id": chat_id} | ({"message_thread_id": thread} if thread else {})
+    markup = keyboard(reply.buttons)
+    buttons = {"reply_markup": markup} if markup else {}
     return [
         Outgoing(
             user_id,
             "sendMessage",
-            {**where, "text": part, "parse_mode": ParseMode.HTML} | ({"reply_markup": markup} if (markup := keyboard(reply.buttons)) and i == len(parts) - 1 else {}),
+            {**where, "text": part, "parse_mode": ParseMode.HTML} | (buttons if i == len(parts) - 1 else {}),
             urgent,
             reply.state if i == len(parts) - 1 else None,
         )

@@ -37,7 +37,8 @@ class PostgresStore(SqlStore):
         try:
             self._create()
         except psycopg.Error as error:
-            raise StartupError(f"the database at DATABASE_URL cannot be used ({redact(str(error)).strip()}): check the address and that it runs") from error
+            reason = redact(str(error)).strip()
+            raise StartupError(f"the database at DATABASE_URL cannot be used ({reason}): check the address and that it runs") from error
 
     def _connection(self) -> psycopg.Connection[Any]:
         connection = getattr(self._local, "connection", None)
@@ -63,7 +64,8 @@ class PostgresStore(SqlStore):
 
     def _remove_part(self, execute: Execute, part: str, before: float) -> int:
         return execute(
-            "UPDATE user_state SET state = (state::jsonb - ?)::text, version = version + 1 WHERE (state::jsonb -> ? ->> 'updated')::float8 < ?",
+            "UPDATE user_state SET state = (state::jsonb - ?)::text, version = version + 1 "
+            "WHERE (state::jsonb -> ? ->> 'updated')::float8 < ?",
             (part, part, before),
         ).rowcount
 

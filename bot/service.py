@@ -144,7 +144,8 @@ def run_telegram(settings: Settings) -> int:
     reported at once."""
     check(settings)
     store = open_store(settings.data_dir, settings.database_url)
-    telegram = TelegramBot(settings, Brain.load(settings), store, telegram_limits=settings.telegram_limits, threads=4 if settings.database_url else 1)
+    threads = 4 if settings.database_url else 1  # SQLite has one writer at a time anyway
+    telegram = TelegramBot(settings, Brain.load(settings), store, telegram_limits=settings.telegram_limits, threads=threads)
     # The content and its index live as long as the process: keep them out of the garbage
     # collector's full passes, each of which would otherwise stall every reply for ~30 ms.
     gc.freeze()

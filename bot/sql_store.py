@@ -182,7 +182,9 @@ class SqlStore:
         if state == snapshot.state and not snapshot.reset:
             return
         if row:
-            execute("UPDATE user_state SET state = ?, updated = ?, version = version + 1 WHERE user_id = ?", (json.dumps(state), now, user_id))
+            execute(
+                "UPDATE user_state SET state = ?, updated = ?, version = version + 1 WHERE user_id = ?", (json.dumps(state), now, user_id)
+            )
         elif not execute(
             "INSERT INTO user_state (user_id, state, updated, version) VALUES (?, ?, ?, 1) ON CONFLICT (user_id) DO NOTHING",
             (user_id, json.dumps(state), now),
@@ -192,7 +194,8 @@ class SqlStore:
     @staticmethod
     def _queue(execute: Execute, letter: Outgoing, now: float, lease_until: float) -> int:
         row = execute(
-            "INSERT INTO outbox (user_id, method, params, urgent, step, created, next_try, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO outbox (user_id, method, params, urgent, step, created, next_try, lease_until) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (letter.user_id, letter.method, json.dumps(letter.params), int(letter.urgent), letter.step, now, now, lease_until),
         ).fetchone()
         return int(row[0])
@@ -214,7 +217,8 @@ class SqlStore:
         before = "" if received_before is None else " AND received < ?"
         args: tuple[Any, ...] = () if received_before is None else (received_before,)
         with self._transaction() as execute:
-            rows = execute(f"SELECT update_id, user_id, raw FROM inbox WHERE handled IS NULL{before} ORDER BY update_id LIMIT ?", (*args, limit))
+            query = f"SELECT update_id, user_id, raw FROM inbox WHERE handled IS NULL{before} ORDER BY update_id LIMIT ?"
+            rows = execute(query, (*args, limit))
             return [Incoming(int(u), int(user), raw or "") for u, user, raw in rows.fetchall()]
 
     def skip(self, update_id: int, now: float) -> None:

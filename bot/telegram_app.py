@@ -86,7 +86,9 @@ class TelegramBot:
         urls = {"base_url": base, "base_file_url": base.replace("/bot", "/file/bot")} if base else {}
         request, updates_request = _requests(settings.http, timeout)
         limiter = PriorityRateLimiter(pace=telegram_limits)
-        self.bot: ExtBot[None] = ExtBot(settings.token or "", request=request, get_updates_request=updates_request, rate_limiter=limiter, **urls)
+        self.bot: ExtBot[None] = ExtBot(
+            settings.token or "", request=request, get_updates_request=updates_request, rate_limiter=limiter, **urls
+        )
         self.brain = brain
         self.db = Offloaded(store, threads=threads, timeout=STORE_TIMEOUT)
         self.courier = Courier(self.bot, self.db, on_seen=self._seen)
@@ -361,11 +363,13 @@ class TelegramBot:
             if first.kind != "urgent":
                 ranking = brain.matcher.rank(text, limit=3)
                 entries = brain.content.entries
-                replies += [brain.entry_reply(c.entry, c.score) for c in ranking.candidates if c.entry.id in entries and c.entry.id != first.id]
+                others = [c for c in ranking.candidates if c.entry.id in entries and c.entry.id != first.id]
+                replies += [brain.entry_reply(c.entry, c.score) for c in others]
             for i, reply in enumerate(r for r in replies if r.kind in ("answer", "urgent", "smalltalk")):
                 title = brain.content.entries[reply.id].question if reply.id in brain.content.entries else plain(reply.text).split("\n")[0]
                 body = InputTextMessageContent(split_text(reply.text)[0], parse_mode=ParseMode.HTML)
-                results.append(InlineQueryResultArticle(id=str(i), title=title[:64], description=plain(reply.text)[:100], input_message_content=body))
+                summary = plain(reply.text)[:100]
+                results.append(InlineQueryResultArticle(id=str(i), title=title[:64], description=summary, input_message_content=body))
         with suppress(TelegramError):  # an inline answer is only useful at once; no retry
             await query.answer(results[:5], cache_time=60, is_personal=False)
 
