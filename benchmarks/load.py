@@ -65,18 +65,12 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.fake_telegram import BOT
+
 HERE = Path(__file__).resolve().parent
 ROOT = Path(os.environ.get("LOAD_ROOT") or HERE.parent).resolve()
 ECHO = HERE / "echo_bot.py"
-BOT = {
-    "id": 4242,
-    "is_bot": True,
-    "first_name": "Spasm Helper",
-    "username": "spasm_helper_bot",
-    "can_join_groups": True,
-    "can_read_all_group_messages": False,
-    "supports_inline_queries": True,
-}
 SCRIPT = [
     ("text", "how long should i ice my back"),
     ("text", "when can i switch to heat"),

@@ -310,6 +310,14 @@ def located(root: Path, path: Path, error: ContentError) -> ContentProblems:
 # -- checks of single values: each returns what is wrong, or None --------------------------
 
 
+def _reported(check: _Checker, path: Path, what: str, problems: list[str | None]) -> bool:
+    """Add the problems found in one entry or sign (`what` names it); whether there were any."""
+    found = [p for p in problems if p]
+    for problem in found:
+        check.add(path, f"{what}: {problem}")
+    return bool(found)
+
+
 def _text_problem(raw: dict[str, Any], key: str) -> str | None:
     value = raw.get(key)
     return None if isinstance(value, str) and value.strip() != "" else f"'{key}' must be a non-empty text"
@@ -389,10 +397,7 @@ def _entry(check: _Checker, path: Path, raw: Any, index: int, topic: str | None,
         _text_problem(raw, "source"),
         None if isinstance(follow_ups, list) else "'follow_ups' must be a list of ids",
     ]
-    problems = [p for p in problems if p]
-    for problem in problems:
-        check.add(path, f"entry '{entry_id}': {problem}")
-    if problems:
+    if _reported(check, path, f"entry '{entry_id}'", problems):
         return None
     return Entry(
         id=entry_id,
@@ -480,10 +485,7 @@ def _sign(check: _Checker, path: Path, raw: dict[str, Any], sign_id: str) -> Sig
         parsed.append(tuple(tuple(group) for group in combo))
     if not raw.get("phrasings") and not parsed:
         problems.append("needs 'phrasings' or 'combinations'")
-    problems = [p for p in problems if p]
-    for problem in problems:
-        check.add(path, f"sign '{sign_id}': {problem}")
-    if problems:
+    if _reported(check, path, f"sign '{sign_id}'", problems):
         return None
     return Sign(
         id=sign_id,

@@ -46,6 +46,9 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS heartbeat (worker TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL)",
 )
 
+#: Rows written by one statement at most (SQLite takes at most 32,766 parameters in one).
+BATCH = 500
+
 #: Of each user, the oldest ordinary letter only: a user's replies are delivered in order.
 CLAIM = """SELECT id, user_id, method, params, urgent, step, attempts, created FROM outbox o
     WHERE next_try <= ? AND lease_until < ? {user}
@@ -241,14 +244,21 @@ class SqlStore:
         return letters
 
     def sent(self, delivered: Sequence[tuple[Letter, int | None]], now: float) -> None:
+        # A few statements for the whole batch (each is a round trip to PostgreSQL); of a user's
+        # questions, the last delivered is the one they have seen.
         with self._transaction() as execute:
-            for letter, message_id in delivered:
-                execute("DELETE FROM outbox WHERE id = ?", (letter.id,))
-                if letter.step and message_id is not None:
+            for start in range(0, len(delivered), BATCH):
+                part = sorted(delivered[start : start + BATCH], key=lambda d: d[0].id)
+                ids = [letter.id for letter, _ in part]
+                execute(f"DELETE FROM outbox WHERE id IN ({', '.join('?' * len(ids))})", ids)
+                seen = {letter.user_id: (letter.user_id, letter.step, message_id, now) for letter, message_id in part
+                        if letter.step and message_id is not None}
+                if seen:
+                    rows = ", ".join(["(?, ?, ?, ?)"] * len(seen))
                     execute(
-                        "INSERT INTO seen (user_id, step, message_id, updated) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) "
+                        f"INSERT INTO seen (user_id, step, message_id, updated) VALUES {rows} ON CONFLICT (user_id) "
                         "DO UPDATE SET step = excluded.step, message_id = excluded.message_id, updated = excluded.updated",
-                        (letter.user_id, letter.step, message_id, now),
+                        [value for row in seen.values() for value in row],
                     )
 
     def retry(self, letter_id: int, at: float) -> None:

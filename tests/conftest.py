@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -45,6 +46,16 @@ def brain() -> Brain:
 @pytest.fixture
 def dialogue(brain: Brain) -> Dialogue:
     return Dialogue(brain, MemoryStore())
+
+
+@pytest.fixture
+def content_copy(tmp_path: Path) -> Path:
+    """A copy of every content file, to edit in a test (point BOT_CONTENT_DIR or load() at it)."""
+    for name in ("faq.yaml", "messages.yaml", "language.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "intents", tmp_path / "intents")
+    shutil.copytree(ROOT / "flows", tmp_path / "flows")
+    return tmp_path
 
 
 @pytest.fixture

@@ -3,22 +3,16 @@ every problem at once."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.content import ContentError, ContentProblems, content_files, load
-from tests.conftest import ROOT
 
 
 @pytest.fixture
-def copy(tmp_path: Path) -> Path:
-    for name in ("faq.yaml", "messages.yaml", "language.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "intents", tmp_path / "intents")
-    shutil.copytree(ROOT / "flows", tmp_path / "flows")
-    return tmp_path
+def copy(content_copy: Path) -> Path:
+    return content_copy
 
 
 def _edit(path: Path, old: str, new: str) -> None:

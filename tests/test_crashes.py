@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import ROOT, until
 from tests.fake_telegram import FakeTelegram
+from tests.patients import Patients
 
 USERS = list(range(8000, 8025))
 KILLS = 10
@@ -50,59 +51,26 @@ def _backlog(data: Path) -> tuple[int, int]:
         db.close()
 
 
-def _question_buttons(message: dict) -> list[str]:
-    markup = message.get("reply_markup") or {"inline_keyboard": []}
-    return [b["callback_data"] for row in markup["inline_keyboard"] for b in row if b["callback_data"].startswith("tr:")]
-
-
-def _answer(buttons: list[str]) -> str | None:
-    """The button a user who has no warning signs presses: "No", else the first choice."""
-    choices = [b for b in buttons if not b.endswith((":back", ":restart", ":cancel"))]
-    return next((b for b in choices if b.endswith(":no")), choices[0] if choices else None)
-
-
-class Driver:
-    """Users who press the newest question's answer once, when it arrives, and never again."""
-
-    def __init__(self, fake: FakeTelegram) -> None:
-        self.fake = fake
-        self.seen: dict[int, int] = dict.fromkeys(USERS, 0)
-
-    def step(self) -> None:
-        for user in USERS:
-            sent = self.fake.sent(user)
-            if len(sent) <= self.seen[user]:
-                continue
-            self.seen[user] = len(sent)
-            press = _answer(_question_buttons(sent[-1]))
-            if press is not None:
-                self.fake.press(user, press)
-
-    def done(self) -> bool:
-        return all(self.fake.sent(u) and "What you told me" in self.fake.sent(u)[-1]["text"] for u in USERS)
-
-
 @pytest.mark.slow
 async def test_sigkill_at_random_moments_loses_no_answer_and_sends_no_outcome_twice(fake: FakeTelegram, tmp_path: Path) -> None:
     rng = random.Random(99)
     data = tmp_path / "data"
-    driver = Driver(fake)
+    patients = Patients(fake, USERS)
     proc = await _start(fake, data)
     try:
-        for user in USERS:
-            fake.send_text(user, "/triage")
+        patients.start()
         for _ in range(KILLS):
             deadline = time.monotonic() + rng.uniform(1.0, 3.0)
             while time.monotonic() < deadline:
-                driver.step()
+                patients.step()
                 await asyncio.sleep(0.05)
             _kill(proc)
             _check_database(data)
             proc = await _start(fake, data)
         for _ in range(2400):
-            if driver.done():
+            if patients.done():
                 break
-            driver.step()
+            patients.step()
             await asyncio.sleep(0.05)
     finally:
         _kill(proc)

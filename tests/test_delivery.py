@@ -16,49 +16,22 @@ import pytest
 from bot.brain import Brain
 from tests.conftest import RunningBot, until
 from tests.fake_telegram import FakeTelegram
+from tests.patients import Patients
 
 USERS = range(40_000, 40_012)
 RED_FLAG = "I can't control my bladder and my back is killing me"
 
 
-def buttons(message: dict) -> list[str]:
-    markup = message.get("reply_markup") or {"inline_keyboard": []}
-    return [b["callback_data"] for row in markup["inline_keyboard"] for b in row if "callback_data" in b]
-
-
-def no_or_first(message: dict) -> str | None:
-    """What a user without warning signs presses: "No", else the first answer."""
-    choices = [b for b in buttons(message) if b.startswith("tr:") and not b.endswith((":back", ":restart", ":cancel"))]
-    return next((b for b in choices if b.endswith(":no")), choices[0] if choices else None)
-
-
 async def test_redelivered_and_reordered_updates_and_a_ten_second_outage_lose_and_double_nothing(brain: Brain, fake: FakeTelegram, tmp_path: Path) -> None:
     fake.replay = random.Random(7)
     fake.down = {"sendMessage": time.monotonic() + 10, "editMessageText": time.monotonic() + 10}
-    seen = dict.fromkeys(USERS, 0)
+    patients = Patients(fake, USERS)
     async with RunningBot(brain, fake, tmp_path / "data", telegram_limits=False) as running:
-        for user in USERS:
-            fake.send_text(user, "/triage")
-
-        def step() -> bool:
-            """Each user presses an answer to each new question once; True when all are done."""
-            for user in USERS:
-                shown = fake.sent(user)
-                if len(shown) > seen[user]:
-                    seen[user] = len(shown)
-                    press = no_or_first(shown[-1])
-                    if press:
-                        fake.press(user, press)
-            return all(fake.sent(u) and "What you told me" in fake.sent(u)[-1]["text"] for u in USERS)
-
-        await until(step, seconds=180)
+        patients.start()
+        await until(patients.step, seconds=180)
         await until(lambda: running.drained())
     assert len(fake.injected) > len(USERS), "the outage refused sends"
-    for user in USERS:
-        shown = [m["text"] for m in fake.sent(user)]
-        assert len(shown) == len(set(shown)), f"user {user} was shown a message twice"
-        assert sum("What you told me" in text for text in shown) == 1
-        assert "No to all 14 warning signs" in shown[-1], "no question skipped, no answer lost"
+    patients.assert_whole()
 
 
 async def test_a_red_flag_is_answered_while_another_process_holds_the_database(brain: Brain, fake: FakeTelegram, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ random updates through the real Application. Nothing crashes, nobody loses their
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import string

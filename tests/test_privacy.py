@@ -4,7 +4,6 @@ The webhook is tested in test_webhook.py, the token in every output in test_secr
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os

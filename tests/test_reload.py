@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from bot.brain import Brain
 from bot.content import content_files, load
 from bot.reload import ContentWatcher
-from tests.conftest import ROOT, settings_for, until
+from tests.conftest import settings_for, until
 
 QUESTION = "how long should i ice my back"
 OLD = "Here's how to ice it:"
@@ -24,12 +23,8 @@ DEADLINE = 60.0
 
 
 @pytest.fixture
-def copy(tmp_path: Path) -> Path:
-    for name in ("faq.yaml", "messages.yaml", "language.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "intents", tmp_path / "intents")
-    shutil.copytree(ROOT / "flows", tmp_path / "flows")
-    return tmp_path
+def copy(content_copy: Path) -> Path:
+    return content_copy
 
 
 def _edit(path: Path, *changes: tuple[str, str]) -> None:

@@ -15,6 +15,7 @@ from bot.webhook import HEALTH, PATH, derive_secret
 from tests.bot_process import TOKEN, BotProcess, environment
 from tests.conftest import until
 from tests.fake_telegram import FakeTelegram
+from tests.patients import Patients
 
 USERS = range(50_000, 50_016)
 
@@ -37,13 +38,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield base.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(base, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def no_or_first(message: dict) -> str | None:
-    markup = message.get("reply_markup") or {"inline_keyboard": []}
-    choices = [b["callback_data"] for row in markup["inline_keyboard"] for b in row
-               if b.get("callback_data", "").startswith("tr:") and not b["callback_data"].endswith((":back", ":restart", ":cancel"))]
-    return next((c for c in choices if c.endswith(":no")), choices[0] if choices else None)
 
 
 async def healthy(port: int) -> bool:
@@ -74,28 +68,12 @@ async def test_webhook_workers_sharing_a_database_lose_nothing_and_send_nothing_
         assert all([await healthy(port) for port in ports])
         fake.webhooks = [f"http://127.0.0.1:{port}{PATH}" for port in ports]
         fake.webhook_secret = derive_secret(TOKEN)
-        seen = dict.fromkeys(USERS, 0)
-        for user in USERS:
-            fake.send_text(user, "/triage")
-
-        def step() -> bool:
-            for user in USERS:
-                shown = fake.sent(user)
-                if len(shown) > seen[user]:
-                    seen[user] = len(shown)
-                    press = no_or_first(shown[-1])
-                    if press:
-                        fake.press(user, press)
-            return all(fake.sent(u) and "What you told me" in fake.sent(u)[-1]["text"] for u in USERS)
-
-        await until(step, seconds=240)
+        patients = Patients(fake, USERS)
+        patients.start()
+        await until(patients.step, seconds=240)
     finally:
         for proc in procs:
             proc.kill()
     assert all("Traceback" not in proc.stderr for proc in procs)
     assert all(fake.accepted.get(url, 0) > 10 for url in fake.webhooks), f"every worker took its share: {fake.accepted}"
-    for user in USERS:
-        shown = [m["text"] for m in fake.sent(user)]
-        assert len(shown) == len(set(shown)), f"user {user} was shown a message twice"
-        assert sum("What you told me" in text for text in shown) == 1
-        assert "No to all 14 warning signs" in shown[-1], "no question skipped, no answer lost"
+    patients.assert_whole()
