@@ -1,18 +1,22 @@
 """An aiohttp transport for python-telegram-bot (its `BaseRequest` interface).
 
 Measured with `benchmarks/load.py`: under load the bot spends most of its CPU in the HTTP client
-(httpx + httpcore + anyio); aiohttp's client does the same work with less (README: Load).
+(httpx + httpcore + anyio); aiohttp's client does the same work with less (docs/PERFORMANCE.md: Load).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 FORM_BODY = {"Content-Type": "application/x-www-form-urlencoded"}
+#: "Not given": the library's public marker for a timeout left to the request's default.
+DEFAULT_NONE = BaseRequest.DEFAULT_NONE
+#: A timeout as the library passes it: seconds, None (no limit), or DEFAULT_NONE.
+Timeout = Any
 
 
 class AiohttpRequest(BaseRequest):
@@ -42,10 +46,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+        read_timeout: Timeout = DEFAULT_NONE,
+        write_timeout: Timeout = DEFAULT_NONE,
+        connect_timeout: Timeout = DEFAULT_NONE,
+        pool_timeout: Timeout = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
