@@ -117,7 +117,7 @@ def cmd_run(_: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     if not settings.token:
-        print("TELEGRAM_BOT_TOKEN is not set: see README, 'Run it on Telegram'.", file=sys.stderr)
+        print("TELEGRAM_BOT_TOKEN is not set: see README, 'Using it' (On Telegram).", file=sys.stderr)
         return 2
     return run_telegram(settings)
 

@@ -40,7 +40,7 @@ SWEEP_EVERY = 0.5
 URGENT = -1
 
 # The bot sends through Bot.do_api_request on purpose: it returns Telegram's JSON as it is,
-# where send_message would build a Message object the bot never reads (README: Load).
+# where send_message would build a Message object the bot never reads (docs/PERFORMANCE.md).
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
 
 
