@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
                 return cmd_run(args)
             args = build_parser().parse_args(["chat"])
         return args.func(args)
+    except BrokenPipeError:  # `python -m bot check | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush is quiet too
+        return 0
     except KeyboardInterrupt:  # Ctrl-C while the content loads or a long eval runs: no traceback
         print(file=sys.stderr)
         return 130
