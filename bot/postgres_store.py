@@ -2,8 +2,8 @@
 for several workers sharing one database.
 
 The queries are bot/sql_store.py's; here are the connection (psycopg 3, one per worker thread),
-the transaction, row locks (a claim skips letters another worker is claiming; a state is locked
-while its version is checked) and the purge's JSON functions.
+the transaction, row locks (a claim skips letters another worker is claiming) and the purge's
+JSON functions.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ class PostgresStore(SqlStore):
     """One connection per thread that uses the store, opened on first use."""
 
     SERIAL = "BIGSERIAL"
-    LOCK_ROW = " FOR UPDATE"
     SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
     SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(4242)"
 

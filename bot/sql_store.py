@@ -59,10 +59,8 @@ CLAIM = """SELECT id, user_id, method, params, urgent, step, attempts, created F
 class SqlStore:
     """Every query of the store; subclasses give `_transaction` and the dialect's pieces."""
 
-    #: The serial primary key's type; what locks a state while its version is checked; what makes
-    #: a claim skip the letters another worker is claiming.
+    #: The serial primary key's type; what makes a claim skip the letters another worker is claiming.
     SERIAL = "INTEGER"
-    LOCK_ROW = ""
     SKIP_LOCKED = ""
     #: Taken before the tables are created, so workers starting together do not race.
     SCHEMA_LOCK = ""
@@ -178,20 +176,24 @@ class SqlStore:
         execute("INSERT INTO inbox (update_id, user_id, raw, received, handled) VALUES (?, ?, NULL, ?, ?)", (update_id, user_id, now, now))
 
     def _store_state(self, execute: Execute, user_id: int, snapshot: Snapshot, state: dict[str, Any], now: float) -> None:
-        """Write the state if it is still at the version read (Conflict if not)."""
-        row = execute(f"SELECT version FROM user_state WHERE user_id = ?{self.LOCK_ROW}", (user_id,)).fetchone()
-        if (int(row[0]) if row else 0) != snapshot.version:
-            raise Conflict(user_id)
+        """Write the state if it is still at the version read (Conflict if not): one statement, the
+        version checked by the write itself."""
         if state == snapshot.state and not snapshot.reset:
+            row = execute("SELECT version FROM user_state WHERE user_id = ?", (user_id,)).fetchone()
+            if (int(row[0]) if row else 0) != snapshot.version:
+                raise Conflict(user_id)
             return
-        if row:
-            execute(
-                "UPDATE user_state SET state = ?, updated = ?, version = version + 1 WHERE user_id = ?", (json.dumps(state), now, user_id)
-            )
-        elif not execute(
-            "INSERT INTO user_state (user_id, state, updated, version) VALUES (?, ?, ?, 1) ON CONFLICT (user_id) DO NOTHING",
-            (user_id, json.dumps(state), now),
-        ).rowcount:
+        if snapshot.version:
+            written = execute(
+                "UPDATE user_state SET state = ?, updated = ?, version = version + 1 WHERE user_id = ? AND version = ?",
+                (json.dumps(state), now, user_id, snapshot.version),
+            ).rowcount
+        else:
+            written = execute(
+                "INSERT INTO user_state (user_id, state, updated, version) VALUES (?, ?, ?, 1) ON CONFLICT (user_id) DO NOTHING",
+                (user_id, json.dumps(state), now),
+            ).rowcount
+        if not written:
             raise Conflict(user_id)
 
     @staticmethod

@@ -37,12 +37,14 @@ class BotProcess:
     def stderr(self) -> str:
         return self.errors.read_text(errors="replace")
 
-    async def exits(self, seconds: float = 60.0) -> int:
+    async def exits(self, seconds: float = 300.0) -> int:
         """Wait for the process to end by itself; its exit code."""
         await until_true(lambda: self.proc.poll() is not None, seconds)
         return self.proc.returncode
 
-    async def printed(self, text: str, seconds: float = 60.0) -> None:
+    async def printed(self, text: str, seconds: float = 300.0) -> None:
+        """Wait until the process has printed `text`: generous, since a first start after a content
+        edit trains the classifier (about 15 s alone, minutes on a busy machine)."""
         await until_true(lambda: text in self.stderr, seconds, lambda: self.stderr)
 
     def kill(self) -> None:

@@ -32,7 +32,7 @@ async def _start(fake: FakeTelegram, data: Path) -> subprocess.Popen:
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456:CRASH-TEST", "TELEGRAM_API_BASE_URL": fake.base_url, "BOT_DATA_DIR": str(data)}
     polls = len(fake.calls_to("getUpdates"))
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    await until(lambda: len(fake.calls_to("getUpdates")) > polls or proc.poll() is not None, seconds=120)
+    await until(lambda: len(fake.calls_to("getUpdates")) > polls or proc.poll() is not None, seconds=300)
     assert proc.poll() is None, "the bot started"
     return proc
 

@@ -63,7 +63,7 @@ async def test_without_a_network_it_retries_saying_so_once_then_connects(brain, 
         fake = FakeTelegram(port).start()  # the network is back
         fake.send_text(7501, "how long should i ice my back")
         await bot.printed("long polling started", seconds=120)
-        await until_true(lambda: bool(fake.sent(7501)), 60)
+        await until_true(lambda: bool(fake.sent(7501)), 300)
         bot.proc.send_signal(signal.SIGTERM)
         assert await bot.exits() == 0
     finally:
@@ -101,9 +101,9 @@ async def test_a_second_poller_for_a_moment_is_waited_out(fake: FakeTelegram, tm
     fake.inject("getUpdates", "409", "409")
     bot = BotProcess(environment(tmp_path / "data", fake.base_url), tmp_path)
     try:
-        await until_true(lambda: len(fake.injected) == 2, 60)
+        await until_true(lambda: len(fake.injected) == 2, 300)
         fake.send_text(7801, "how long should i ice my back")
-        await until_true(lambda: fake.sent(7801), 60)
+        await until_true(lambda: fake.sent(7801), 300)
         assert bot.proc.poll() is None
     finally:
         bot.kill()
