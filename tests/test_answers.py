@@ -25,8 +25,8 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 #: near misses kept on purpose (a fall the user half-denies, "if I ever lose control of my
 #: bladder"): a missed sign is worse. Topic floors are the measured figures (README: Evaluation).
 REAL_STYLE = {
-    "real_style.yaml": {"false_alarms": 6, "topic": 0.84},
-    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.87},
+    "real_style.yaml": {"false_alarms": 6, "topic": 0.85},
+    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.89},
     "languages.yaml": {"false_alarms": 0, "topic": 0.0},
 }
 
