@@ -100,6 +100,8 @@ class TelegramBot:
         #: The last committed state of recently active users (bounded; see `_remember`).
         self._snapshots: OrderedDict[int, Snapshot] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Updates this process is handling now (a sweep for stale ones does not start them again).
+        self._handling: set[int] = set()
 
     @property
     def store(self) -> Store:
@@ -150,10 +152,15 @@ class TelegramBot:
         return True
 
     def spawn(self, item: Incoming) -> None:
-        """Handle the update in its own task (a user's tasks take their lock in arrival order)."""
+        """Handle the update in its own task (a user's tasks take their lock in arrival order),
+        unless this process is handling it already."""
+        if item.update_id in self._handling:
+            return
+        self._handling.add(item.update_id)
         task = asyncio.create_task(self.handle(item))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._handling.discard(item.update_id))
 
     async def recover(self, received_before: float | None = None) -> int:
         """Handle what was kept but not handled (after a restart, or a failure); how many."""
