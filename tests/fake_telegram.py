@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 import urllib.error
@@ -65,7 +66,7 @@ class FakeTelegram:
         self._next_message = 1000
         self._cond = threading.Condition()
         handler = type("Handler", (_Handler,), {"fake": self})
-        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})
+        server_class = type("Server", (_QuietServer,), {"request_queue_size": 256})
         self.server = server_class(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -261,6 +262,15 @@ class FakeTelegram:
                 self.replay.shuffle(batch)
             self._delivered.extend(batch)
             return batch
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A bot process killed mid-request (the crash tests do it on purpose) resets its connection:
+    that is expected, not a traceback to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
