@@ -115,6 +115,7 @@ class SqlStore:
             changed += execute("DELETE FROM user_state WHERE state = '{}'", ()).rowcount
             changed += execute("DELETE FROM seen WHERE updated < ?", (oldest,)).rowcount
             changed += execute("DELETE FROM inbox WHERE handled < ?", (oldest,)).rowcount
+            execute("DELETE FROM heartbeat WHERE at < ?", (oldest,))  # workers long gone
         if changed:
             self._emptied()
         return changed
