@@ -15,7 +15,6 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
-from contextlib import suppress
 from typing import Any
 
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -24,6 +23,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.offload import Offloaded
 from bot.replies import plain
+from bot.startup import pause
 from bot.storage import Letter, Outgoing
 
 logger = logging.getLogger(__name__)
@@ -85,14 +85,11 @@ class Courier:
         #: Users who may have letters in the outbox beyond those handed over.
         self._more: set[int] = set()
         self._drains: dict[int, asyncio.Task[None]] = {}
-        #: Letters Telegram accepted, removed from the outbox together (one transaction for many).
-        self._acks: list[tuple[Letter, int | None]] = []
-        self._acking: asyncio.Task[None] | None = None
 
     @property
     def busy(self) -> bool:
         """Whether letters are being delivered (or their delivery recorded) right now."""
-        return bool(self._drains or self._acks or self._acking)
+        return bool(self._drains)
 
     def post(self, user_id: int, letters: Sequence[Letter] = (), more: bool = True) -> None:
         """Deliver these letters (already leased to this process); `more`: then look in the outbox
@@ -116,15 +113,12 @@ class Courier:
                 by_user[letter.user_id].append(letter)
             for user_id, theirs in by_user.items():
                 self.post(user_id, theirs)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SWEEP_EVERY)
+            await pause(stop, SWEEP_EVERY)
 
     async def stop(self) -> None:
         """Let the sends under way finish (their letters stay in the outbox if they do not)."""
         if self._drains:
             await asyncio.wait(list(self._drains.values()), timeout=5.0)
-        if self._acking:
-            await asyncio.wait([self._acking], timeout=LEASE / 2)
 
     async def _drain(self, user_id: int) -> None:
         try:
@@ -132,8 +126,6 @@ class Courier:
                 batch = self._queued.pop(user_id, None)
                 if not batch and user_id in self._more:
                     self._more.discard(user_id)
-                    if self._acking:  # the user's next letter waits behind one being recorded
-                        await asyncio.wait([self._acking])
                     batch = await self._claim(user_id) or self._queued.pop(user_id, None)
                 if not batch:
                     return
@@ -182,32 +174,26 @@ class Courier:
             return None
 
     async def _done(self, letter: Letter, message_id: int | None) -> None:
-        """Record the letter delivered: removed from the outbox with others done meanwhile."""
+        """Record the letter delivered: removed from the outbox in one transaction with the others
+        delivered meanwhile (`Offloaded.together`). While the database is away, keep trying within
+        the lease, or it would be sent again."""
         if letter.step and message_id is not None:
             self._on_seen(letter, message_id)
-        self._acks.append((letter, message_id))
-        if self._acking is None:
-            self._acking = asyncio.create_task(self._record())
-
-    async def _record(self) -> None:
-        """Remove delivered letters from the outbox; when the database is away, keep trying (within
-        the lease), or they would be sent again."""
         deadline = self._clock() + LEASE / 2
-        try:
-            while self._acks:
-                acks, self._acks = self._acks, []
-                try:
-                    await self._db.run(self._db.store.sent, acks, self._clock())
-                    deadline = self._clock() + LEASE / 2
-                except Exception as error:
-                    if self._clock() > deadline:
-                        ids = ", ".join(str(letter.id) for letter, _ in acks)
-                        logger.error("letters %s were sent but could not be marked (%s): they may be sent again", ids, type(error).__name__)
-                        continue
-                    self._acks = acks + self._acks
-                    await asyncio.sleep(0.5)
-        finally:
-            self._acking = None
+        while True:
+            try:
+                await self._db.together(self._sent, (letter, message_id))
+                return
+            except Exception as error:
+                if self._clock() > deadline:
+                    logger.error("letter %s was sent but could not be marked (%s): it may be sent again", letter.id, type(error).__name__)
+                    return
+                await asyncio.sleep(0.5)
+
+    def _sent(self, delivered: list[tuple[Letter, int | None]]) -> list[None]:
+        """`Store.sent` in the shape `Offloaded.together` gathers (one result per letter)."""
+        self._db.store.sent(delivered, self._clock())
+        return [None] * len(delivered)
 
     async def _later(self, letters: Sequence[Letter], wait: float) -> None:
         """Schedule the letters again after the wait the failure asked for; give up old ones."""

@@ -18,8 +18,8 @@ from telegram import Update
 from telegram.error import Conflict, TelegramError
 
 from bot.redact import redact
-from bot.startup import RETRY_FIRST, RETRY_MAX, SAY_EVERY, Every
-from bot.telegram_app import TelegramBot
+from bot.startup import RETRY_FIRST, RETRY_MAX, SAY_EVERY, Every, pause
+from bot.telegram_app import TelegramBot, is_update
 
 logger = logging.getLogger(__name__)
 
@@ -51,18 +51,16 @@ async def poll(telegram: TelegramBot, stop: asyncio.Event, long_poll: int = LONG
                 conflicted = conflicted or loop.time()
                 if loop.time() - conflicted > CONFLICT_GRACE:
                     raise
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RETRY_FIRST)
+                await pause(stop, RETRY_FIRST)
                 continue
             except TelegramError as error:
                 if say.due():
                     logger.warning("getting updates failed (%s): retrying", redact(str(error)) or type(error).__name__)
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await pause(stop, delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
             delay = RETRY_FIRST
-            ids = [raw["update_id"] for raw in raws if isinstance(raw, dict) and isinstance(raw.get("update_id"), int)]
+            ids = [raw["update_id"] for raw in raws if is_update(raw)]
             if not raws:
                 continue
             if await telegram.receive(raws):

@@ -16,7 +16,6 @@ import gc
 import logging
 import signal
 import socket
-from contextlib import suppress
 from functools import partial
 
 from telegram import Update
@@ -28,7 +27,7 @@ from bot.redact import redact
 from bot.reload import ContentWatcher
 from bot.retention import KEEP, PURGE_EVERY
 from bot.settings import Settings
-from bot.startup import EXIT_CONFIG, check, connect
+from bot.startup import EXIT_CONFIG, check, connect, pause
 from bot.storage import open_store
 from bot.telegram_app import TelegramBot
 from bot.webhook import PATH, WebhookServer, derive_secret
@@ -72,17 +71,12 @@ async def run(telegram: TelegramBot, settings: Settings, stop: asyncio.Event, lo
         else:
             await telegram.bot.delete_webhook()
 
-    async def wait(seconds: float) -> bool:
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
-        return not stop.is_set()
-
     tasks: list[asyncio.Task[None]] = []
     watcher = ContentWatcher(lambda: Brain.load(settings), partial(setattr, telegram, "brain"))
     try:
         if webhook:
             await webhook.start(settings.listen, settings.port)
-        if not await connect(bootstrap, wait):
+        if not await connect(bootstrap, partial(pause, stop)):
             return 0
         await watcher.start()
         finished = await telegram.recover()
@@ -126,8 +120,7 @@ async def keep_house(telegram: TelegramBot, worker: str, stop: asyncio.Event) ->
                     logger.debug("expired conversation state purged")
         except Exception as error:  # the database is away: the next tick tries again
             logger.warning("housekeeping skipped (%s)", type(error).__name__)
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), TICK)
+        await pause(stop, TICK)
 
 
 async def _healthy(telegram: TelegramBot) -> bool:

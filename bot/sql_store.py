@@ -179,7 +179,7 @@ class SqlStore:
     def _store_state(self, execute: Execute, user_id: int, snapshot: Snapshot, state: dict[str, Any], now: float) -> None:
         """Write the state if it is still at the version read (Conflict if not): one statement, the
         version checked by the write itself."""
-        if state == snapshot.state and not snapshot.reset:
+        if not snapshot.changed_by(state):
             row = execute("SELECT version FROM user_state WHERE user_id = ?", (user_id,)).fetchone()
             if (int(row[0]) if row else 0) != snapshot.version:
                 raise Conflict(user_id)

@@ -9,11 +9,13 @@ line that says what to do, and exit code 2.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from urllib.parse import urlsplit
 
 from telegram.error import InvalidToken, RetryAfter, TelegramError
@@ -53,6 +55,13 @@ def _http_address(url: str) -> bool:
     except ValueError:
         return False
     return port_ok and parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`, or less when `stop` is set meanwhile; whether to go on (not stopped)."""
+    with suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return not stop.is_set()
 
 
 class Every:

@@ -79,6 +79,16 @@ class Snapshot:
     seen: Seen | None = None
     reset: bool = False
 
+    def changed_by(self, state: dict[str, Any]) -> bool:
+        """Whether committing `state` writes the row (and so moves its version on)."""
+        return state != self.state or self.reset
+
+    def after(self, state: dict[str, Any] | None) -> Snapshot:
+        """The snapshot as `state` leaves it once committed (None: forgotten)."""
+        if state is None:
+            return Snapshot()
+        return Snapshot(state, self.version + 1 if self.changed_by(state) else self.version, self.seen)
+
 
 @dataclass(frozen=True)
 class Change:
@@ -238,6 +248,11 @@ class Pending:
         self.snapshot = snapshot
         self.state: dict[str, Any] = json.loads(json.dumps(snapshot.state)) if snapshot.state else {}
         self.forgotten = False
+
+    @property
+    def outcome(self) -> dict[str, Any] | None:
+        """The state to commit: None when the user asked to be forgotten."""
+        return None if self.forgotten else self.state
 
     def load(self, user_id: int) -> dict[str, Any]:
         return self.state

@@ -131,7 +131,7 @@ class TelegramBot:
     async def receive(self, raws: Sequence[Any]) -> bool:
         """Keep the updates, then handle the new ones; True once they are kept (only then may
         Telegram be told they arrived). Red flags are answered even when they cannot be kept."""
-        incoming = [Incoming(raw["update_id"], user_of(raw), json.dumps(raw)) for raw in raws if _is_update(raw)]
+        incoming = [Incoming(raw["update_id"], user_of(raw), json.dumps(raw)) for raw in raws if is_update(raw)]
         if len(incoming) < len(raws):
             logger.warning("%d received item(s) without an update_id ignored", len(raws) - len(incoming))
         if not incoming:
@@ -179,7 +179,7 @@ class TelegramBot:
             if update is None or message is None or not message.text or update.callback_query:
                 continue
             text = message.text if message.chat.type == ChatType.PRIVATE else self._addressed(message)
-            alarm = Dialogue(self.brain, Pending(Snapshot())).alarm(text) if text else None
+            alarm = self._dialogue().alarm(text) if text else None
             if alarm:
                 self._alarmed.add(item.update_id)
                 for outgoing in letters([alarm], item.user_id, message.chat.id, _thread(message)):
@@ -225,7 +225,7 @@ class TelegramBot:
                 raise
             logger.error("update %s failed %d times (%s); the user is told", item.update_id, MAX_FAILURES, type(error).__name__)
             logger.debug("traceback", exc_info=error)
-            notice = letters([self._say("error")], item.user_id, chat.id) if private and chat else []
+            notice = letters([self._dialogue().say("error")], item.user_id, chat.id) if private and chat else []
             work = Work(notice)
         change = Change(item.user_id, work.snapshot, work.state, tuple(work.outgoing), item.update_id, self.clock(), LEASE)
         try:
@@ -244,13 +244,7 @@ class TelegramBot:
         several workers: a commit over a state changed elsewhere is a Conflict, and reads again."""
         if work.snapshot is None:
             return
-        old = work.snapshot
-        if work.state is None:
-            new = Snapshot()
-        else:
-            changed = work.state != old.state or old.reset
-            new = Snapshot(work.state, old.version + 1 if changed else old.version, old.seen)
-        self._snapshots[user_id] = new
+        self._snapshots[user_id] = work.snapshot.after(work.state)
         self._snapshots.move_to_end(user_id)
         while len(self._snapshots) > REMEMBERED:
             self._snapshots.popitem(last=False)
@@ -264,22 +258,22 @@ class TelegramBot:
     def _private(self, update: Update, user_id: int, snapshot: Snapshot) -> Work:
         """A private chat's update through the dialogue, over the user's state as read."""
         pending = Pending(snapshot)
-        dialogue = Dialogue(self.brain, pending, self.clock)
+        dialogue = self._dialogue(pending)
         notes = [dialogue.say("state_reset")] if snapshot.reset else []
         message, query = update.effective_message, update.callback_query
         if query is not None:
             replies = dialogue.handle_button(user_id, str(query.data or ""))
             reply = merge(replies)
-            in_place = query.message is not None and reply is not None and reply.state is not None and utf16_len(reply.text) <= MAX_MESSAGE
-            self._acknowledge(query, remove_keyboard=not (in_place and not notes))
-            if query.message is not None and reply is not None and in_place and not notes:
-                # The next /triage question replaces the pressed one (its old buttons go with it).
-                outgoing = [edit(reply, user_id, query.message.chat.id, query.message.message_id)]
-                return Work(outgoing, None if pending.forgotten else pending.state, snapshot)
-            chat_id = query.message.chat.id if query.message else user_id
+            pressed = query.message
+            # The next /triage question replaces the pressed one (its old buttons go with it).
+            fits = reply is not None and reply.state is not None and utf16_len(reply.text) <= MAX_MESSAGE
+            self._acknowledge(query, remove_keyboard=not (fits and pressed is not None and not notes))
+            if fits and pressed is not None and reply is not None and not notes:
+                return Work([edit(reply, user_id, pressed.chat.id, pressed.message_id)], pending.outcome, snapshot)
+            chat_id = pressed.chat.id if pressed else user_id
             replies = [*notes, *replies]
         elif message is None:
-            return Work((), pending.state, snapshot)
+            return Work((), pending.outcome, snapshot)
         else:
             chat_id = message.chat.id
             replies = [*notes, *self._typed(dialogue, update, message, user_id, snapshot)]
@@ -288,7 +282,7 @@ class TelegramBot:
             sent = dialogue.alarm(message.text or "") if message else None
             replies = [r for r in replies if r != sent]
         outgoing = letters(replies, user_id, chat_id, _thread(message) if message else None)
-        return Work(outgoing, None if pending.forgotten else pending.state, snapshot)
+        return Work(outgoing, pending.outcome, snapshot)
 
     def _typed(self, dialogue: Dialogue, update: Update, message: Message, user_id: int, snapshot: Snapshot) -> list[Reply]:
         """A message in a private chat: text, an edit, or something the bot cannot read."""
@@ -317,7 +311,7 @@ class TelegramBot:
         text = self._addressed(message) if message and message.text else None
         if message is None or text is None:
             return Work()
-        replies = Dialogue(self.brain, Pending(Snapshot())).handle_group_text(text, self.bot.username)
+        replies = self._dialogue().handle_group_text(text, self.bot.username)
         if update.update_id in self._alarmed:
             replies = [r for r in replies if r.kind != "urgent"]
         return Work(letters(replies, user_id, message.chat.id, _thread(message)))
@@ -380,11 +374,14 @@ class TelegramBot:
         with suppress(TelegramError):  # an inline answer is only useful at once; no retry
             await query.answer(results[:5], cache_time=60, is_personal=False)
 
-    def _say(self, key: str) -> Reply:
-        return Dialogue(self.brain, Pending(Snapshot())).say(key)
+    def _dialogue(self, pending: Pending | None = None) -> Dialogue:
+        """The dialogue over one user's state for one update; with none, for what needs no state
+        (a red flag from the text alone, a group message, a notice)."""
+        return Dialogue(self.brain, pending or Pending(Snapshot()), self.clock)
 
 
-def _is_update(raw: Any) -> bool:
+def is_update(raw: Any) -> bool:
+    """A JSON object with an integer update_id: what Telegram sends, whatever else it holds."""
     return isinstance(raw, dict) and isinstance(raw.get("update_id"), int) and not isinstance(raw.get("update_id"), bool)
 
 

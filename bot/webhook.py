@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.errors import StartupError
+from bot.telegram_app import is_update
 
 PATH = "/telegram"
 HEALTH = "/healthz"
@@ -122,7 +123,7 @@ class WebhookServer:
 
 def _object(data: object) -> dict[str, Any]:
     """A JSON object with an update_id; any other JSON is not an update."""
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+    if not is_update(data):
         raise TypeError("an update is a JSON object with an update_id")
     return data
 
