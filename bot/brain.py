@@ -189,10 +189,11 @@ class Brain:
             return self.fallback(top.score, "fallback_back_pain" if ranking.about_subject else "fallback")
         rivals = [c for c in candidates[1:] if top.score - c.score < t.margin and c.entry.topic != top.entry.topic]
         close = [c for c in candidates if top.score - c.score < 2 * t.margin + max(0.0, t.answer - top.score)]
-        if (top.score >= t.answer and not rivals) or len(close) < 2:
-            partial = ranking.coverage < t.coverage
-            return self.entry_reply(top.entry, top.score, partial=partial, yes_no=ranking.yes_no)
         choices = close[:CLARIFY_CHOICES]
+        if (top.score >= t.answer and not rivals) or len(close) < 2 or ranking.story:
+            partial = ranking.coverage < t.coverage
+            also = tuple(c.entry for c in choices[1:]) if ranking.story else ()
+            return self.entry_reply(top.entry, top.score, partial=partial, yes_no=ranking.yes_no, also=also)
         buttons = tuple(Button(c.entry.label, ENTRY + c.entry.id) for c in choices)
         return Reply(
             text=self.content.message("clarify"),
@@ -205,11 +206,15 @@ class Brain:
 
     # -- reply builders -------------------------------------------------------------------
 
-    def entry_reply(self, entry: Entry, score: float = 100.0, partial: bool = False, yes_no: bool | None = None) -> Reply:
-        """An entry's answer with its follow-up questions as buttons; `partial` adds one honest
-        line that the guide does not cover all of the question, and who can. The answer opens
-        with its "Yes."/"It can." lead only for a yes/no question (by default, its own question)."""
-        follow = tuple(Button(self.content.entries[f].label, ENTRY + f) for f in entry.follow_ups)
+    def entry_reply(
+        self, entry: Entry, score: float = 100.0, partial: bool = False, yes_no: bool | None = None, also: tuple[Entry, ...] = ()
+    ) -> Reply:
+        """An entry's answer with its follow-up questions as buttons (after the entries `also`
+        near the question); `partial` adds one honest line that the guide does not cover all of
+        the question, and who can. The answer opens with its "Yes."/"It can." lead only for a
+        yes/no question (by default, its own question)."""
+        near = (*also, *(self.content.entries[f] for f in entry.follow_ups))
+        follow = tuple(Button(e.label, ENTRY + e.id) for e in near)
         kind = "smalltalk" if entry.topic == "smalltalk" else "answer"
         extra_buttons = (self.menu_button(),) if kind == "answer" else self.main_buttons()
         text = entry.answer

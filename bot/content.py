@@ -568,7 +568,7 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
         return None
     ok = all([check.require(isinstance(data.get(key), dict), path, f"'{key}' must be a mapping") for key in ("phrases", "words")])
     required = ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")
-    optional = ("condition_cues", "condition_owners", "question_words", "subject_words", "yes_no_words")
+    optional = ("condition_cues", "condition_owners", "question_words", "subject_words", "yes_no_words", "formalities", "spasm_words", "elsewhere")
     lists = {key: data.get(key) for key in required} | {key: data.get(key, []) for key in optional}
     for key, value in lists.items():
         if not check.require(isinstance(value, list), path, f"'{key}' must be a list"):
@@ -595,6 +595,9 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
         question_words=frozenset(map(str, lists["question_words"])),
         subject_words=tuple(map(str, lists["subject_words"])),
         yes_no_words=frozenset(map(str, lists["yes_no_words"])),
+        formalities=tuple(map(str, lists["formalities"])),
+        spasm_words=tuple(map(str, lists["spasm_words"])),
+        elsewhere=tuple(map(str, lists["elsewhere"])),
     )
 
 

@@ -64,6 +64,9 @@ class Ranking:
     about_subject: bool = False
     #: Whether the message asks a yes/no question (set by `ranking.Ranker`).
     yes_no: bool = False
+    #: Whether the message tells a story of several sentences (set by `ranking.Ranker`): it gets
+    #: the best answer with the close ones as buttons, not a "did you mean" after all that typing.
+    story: bool = False
 
 
 class Matcher:
@@ -114,7 +117,7 @@ class Matcher:
 
     def normalize(self, text: str) -> str:
         """The words of `text`, spelled the content's way."""
-        return " ".join(stem(w) for w in words_only(self._speller.correct_all(tokenize(text, self._language))))
+        return " ".join(stem(w) for w in words_only(self._language.plain(self._speller.correct_all(tokenize(text, self._language)))))
 
     def weight(self, word: str) -> float:
         """How much a word tells entries apart: rare words weigh more, unknown ones the most."""
@@ -133,7 +136,7 @@ class Matcher:
 
     def rank_words(self, tokens: Sequence[str], limit: int = 5) -> Ranking:
         """`rank` for a message already read by the red-flag detector (tokens, spelling corrected)."""
-        query = " ".join(stem(w) for w in words_only(tokens))
+        query = " ".join(stem(w) for w in words_only(self._language.plain(tokens)))
         words = sorted(set(query.split()) - self._ignore)  # sorted: the same result under any hash seed
         if not words:
             return Ranking([], 0.0)

@@ -32,6 +32,8 @@ TOPIC_WEIGHT = 2.0
 MAX_SENTENCES = 12
 #: Entries the fuzzy matcher proposes for blending.
 LEXICAL_DEPTH = 8
+#: A message of several sentences and at least this many words is a story.
+STORY_WORDS = 25
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,14 @@ class Ranker:
         topics = sorted({e.topic for e in self._labels})
         #: label × topic: 1 where the label's entry belongs to the topic.
         self._topics = np.array([[e.topic == t for t in topics] for e in self._labels], dtype=float)
-        self._subject = {f" {matcher.normalize(w)} " for w in language.subject_words} - {"  "}
+        self._subject, self._spasm, self._elsewhere = (
+            {f" {matcher.normalize(w)} " for w in words} - {"  "}
+            for words in (language.subject_words, language.spasm_words, language.elsewhere)
+        )
 
     def rank(self, tokens: Sequence[str], blend: Blend = Blend(), limit: int = 5) -> Ranking:
         """The best `limit` entries, best first, with the share of the message the content knows."""
+        tokens = self._language.plain(tokens)
         lexical = self.matcher.rank_words(tokens, limit=LEXICAL_DEPTH)
         sentences = self.sentences(tokens)
         whole = " ".join(s for s, _ in sentences)
@@ -76,7 +82,7 @@ class Ranker:
             weights = np.array([blend.question if asks else 1.0 for _, asks in sentences])
             parts = probabilities[1:].T @ weights / weights.sum()
             reading = blend.whole * reading + (1 - blend.whole) * parts
-        reading = (reading + blend.topic * (reading @ self._topics) @ self._topics.T) / (1 + blend.topic)
+        reading = self._with_topics(reading, blend.topic)
         lex = {c.entry.id: c for c in lexical.candidates}
         scores = blend.classifier * 100 * reading
         best = np.argsort(-scores)[: limit + LEXICAL_DEPTH]
@@ -91,7 +97,12 @@ class Ranker:
                 p = float(reading[self._column[entry_id]]) if entry_id in self._column else 0.0
                 blended[entry_id] = Candidate(found.entry, blend.classifier * 100 * p + (1 - blend.classifier) * found.score, found.share)
         ranked = sorted(blended.values(), key=lambda c: -c.score)[:limit]
-        return Ranking(ranked, lexical.coverage, self.about_subject(whole), self._language.yes_no(self._question(tokens)))
+        story = len(sentences) > 1 and len(whole.split()) >= STORY_WORDS
+        return Ranking(ranked, lexical.coverage, self.about_subject(whole), self._language.yes_no(self._question(tokens)), story)
+
+    def _with_topics(self, reading: np.ndarray, weight: float) -> np.ndarray:
+        """Each entry's probability with its topic's share added."""
+        return (reading + weight * (reading @ self._topics) @ self._topics.T) / (1 + weight)
 
     def sentences(self, tokens: Sequence[str]) -> list[tuple[str, bool]]:
         """Each sentence as the classifier reads it, and whether it asks something."""
@@ -115,9 +126,11 @@ class Ranker:
 
     def about_subject(self, normalized: str) -> bool:
         """Whether the message talks about back pain at all (then it never gets "off topic"):
-        one of the subject's words or phrases, its words side by side."""
+        one of the subject's words or phrases, its words side by side, or a spasm placed nowhere else."""
         padded = f" {normalized} "
-        return any(term in padded for term in self._subject)
+        if any(term in padded for term in self._subject):
+            return True
+        return any(term in padded for term in self._spasm) and not any(term in padded for term in self._elsewhere)
 
 
 def _split(tokens: Sequence[str]) -> list[tuple[list[str], bool]]:

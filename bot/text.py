@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,6 +35,9 @@ _QUESTION_MARKS = re.compile(r"[?？¿][?？¿!.]*")
 _SENTENCE_PUNCT = re.compile(r"[.!;:\n]+")
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 _SPACES = re.compile(r"\s+")
+#: "in 2000", "back in 2015": an event dated two or more years back is read as "years ago", so a
+#: sign's exceptions for long-past events ("an accident years ago") hold for dates too.
+_PAST_YEAR = re.compile(r"\b(?:back in|in|since) ((?:19|20)\d\d)\b")
 #: Longest message part looked at; a 100,000-character paste is cut, never choked on.
 MAX_CHARS = 4000
 
@@ -58,10 +62,16 @@ class Language:
     question_words: frozenset[str] = frozenset()
     #: Words that show a message is about back pain (read like a message: phrases allowed).
     subject_words: tuple[str, ...] = ()
+    #: A spasm or cramp: the subject too, unless placed `elsewhere` ("leg cramps") and not in the back.
+    spasm_words: tuple[str, ...] = ()
+    elsewhere: tuple[str, ...] = ()
     #: First words of a yes/no question.
     yes_no_words: frozenset[str] = frozenset()
     #: Emoji read as words ("👍" → "ok").
     emoji: dict[str, str] = field(default_factory=dict)
+    #: Greetings, sign-offs and self-introductions of a letter ("hello doctor", "36 years old",
+    #: "thanks in advance"): they say nothing about the topic, so ranking leaves them out.
+    formalities: tuple[str, ...] = ()
 
     def yes_no(self, tokens: Sequence[str]) -> bool:
         """Whether the words ask a yes/no question ("can yoga help?", not "ice or heat?")."""
@@ -72,6 +82,24 @@ class Language:
         keys = sorted(self.phrases, key=len, reverse=True)
         pattern = r"(?<![a-z0-9'])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![a-z0-9'])"
         object.__setattr__(self, "_phrase_re", re.compile(pattern) if keys else None)
+        formal = sorted({tuple(words_only(tokenize(f, self))) for f in self.formalities} - {()}, key=len, reverse=True)
+        object.__setattr__(self, "_formal", formal)
+
+    def plain(self, tokens: Sequence[str]) -> list[str]:
+        """The tokens without the letter's formalities, unless nothing else is left ("hi there")."""
+        formal: list[tuple[str, ...]] = self._formal  # type: ignore[attr-defined]
+        if not formal:
+            return list(tokens)
+        kept: list[str] = []
+        i = 0
+        while i < len(tokens):
+            found = next((f for f in formal if tuple(tokens[i : i + len(f)]) == f), None)
+            if found:
+                i += len(found)
+            else:
+                kept.append(tokens[i])
+                i += 1
+        return kept if words_only(kept) else list(tokens)
 
     def rewrite_phrases(self, text: str) -> str:
         """Replace multi-word expressions ("can't", "seized up") by the bot's word, until none is left.
@@ -140,12 +168,16 @@ def clean(text: str) -> str:
     return "".join(kept)
 
 
+def _years_ago(match: re.Match[str]) -> str:
+    return "years ago" if int(match.group(1)) <= date.today().year - 2 else match.group(0)
+
+
 def tokenize(text: str, language: Language) -> list[str]:
     """Words of the message with a sentence marker (`.`) where a sentence ends."""
     if not text.isascii():
         for emoji, word in language.emoji.items():
             text = text.replace(emoji, f" {word} ")
-    text = language.rewrite_phrases(_NUMBER_UNIT.sub(r"\1 \2", clean(text)))
+    text = language.rewrite_phrases(_NUMBER_UNIT.sub(r"\1 \2", _PAST_YEAR.sub(_years_ago, clean(text))))
     text = _QUESTION_MARKS.sub(f" {QUESTION} {SENTENCE_END} ", text)
     text = _SENTENCE_PUNCT.sub(f" {SENTENCE_END} ", text)
     text = text.replace(",", " , ")

@@ -27,8 +27,8 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 #: the bot cannot read yet (real_voices.yaml: someone over 50 with new, unexplained, worsening
 #: pain, told across sentences; a combination is read within one sentence).
 REAL_STYLE = {
-    "real_style.yaml": {"false_alarms": 5, "topic": 0.869},
-    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.905},
+    "real_style.yaml": {"false_alarms": 5, "topic": 0.875},
+    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.888},
     "real_voices.yaml": {"false_alarms": 0, "topic": 0.95, "missed_signs": 1},
     "languages.yaml": {"false_alarms": 0, "topic": 0.0},
 }

@@ -11,6 +11,7 @@ import pytest
 from bot.brain import Brain
 from bot.classifier import load_or_train
 from bot.dialogue import Dialogue
+from bot.matching import Candidate, Ranking
 from bot.text import fold_lookalikes
 
 EMERGENCY_NUMBERS = ("911", "112", "999")
@@ -55,6 +56,59 @@ def test_a_message_about_back_pain_never_gets_the_off_topic_fallback(brain: Brai
     reply = brain.answer(message)
     assert reply.text != brain.fill(brain.content.message("fallback"))
     assert reply.kind != "urgent"
+
+
+def test_a_story_gets_an_answer_with_the_close_alternatives_as_buttons_not_a_did_you_mean(brain: Brain) -> None:
+    entries = brain.content.entries
+    close = Ranking(
+        [Candidate(entries["immediate_relief_right_now"], 20.0), Candidate(entries["prevention_back_to_exercise"], 19.5)],
+        coverage=1.0,
+        about_subject=True,
+    )
+    assert brain.decide(close).kind == "clarify"  # a short question: "did you mean…"
+    told = brain.decide(replace(close, story=True))  # after a whole story: the best answer
+    assert (told.kind, told.id) == ("answer", "immediate_relief_right_now")
+    assert told.buttons[0].label == entries["prevention_back_to_exercise"].label
+
+
+def test_a_letters_greeting_and_self_introduction_do_not_pick_the_topic(brain: Brain) -> None:
+    plain = brain.answer("My back spasms after sitting at my desk all day. What can I change?")
+    letter = brain.answer(
+        "Hello doctor, I am a 36 year old female. My back spasms after sitting at my desk all day. What can I change? "
+        "Thanks in advance, kind regards."
+    )
+    assert letter.id == plain.id
+    assert brain.answer("hi there").kind == "smalltalk"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I had an accident in 2001 on an ice rink and my lower back has hurt on and off ever since",
+        "back in 2012 I had an accident at work, these days my lower back spasms when I garden",
+    ],
+)
+def test_an_accident_dated_years_back_is_history_not_a_recent_injury(brain: Brain, message: str) -> None:
+    assert brain.answer(message).kind != "urgent"
+
+
+def test_a_recent_dated_accident_still_raises_the_alarm(brain: Brain) -> None:
+    from datetime import date
+
+    assert brain.answer(f"I had an accident in {date.today().year} and now my back hurts").kind == "urgent"
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["my calves cramp every night in bed, what can I do", "my neck spasms when I turn my head, how should I sleep", "my eyelid keeps twitching"],
+)
+def test_a_spasm_or_cramp_somewhere_else_is_off_topic(brain: Brain, message: str) -> None:
+    assert brain.answer(message).kind == "fallback"
+
+
+@pytest.mark.parametrize("message", ["my spasms keep coming back, what can I do", "the pain goes down my leg, do I need to be seen?"])
+def test_a_spasm_placed_nowhere_else_or_leg_pain_is_still_back_pain(brain: Brain, message: str) -> None:
+    assert brain.answer(message).kind != "fallback"
 
 
 @pytest.mark.parametrize("message", ["what's the weather in Izmir tomorrow", "best recipe for lentil soup", "my tooth hurts when I eat ice cream"])
