@@ -23,13 +23,11 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 
 #: The real-style sets (tests/data/): every warning sign and crisis caught; the false alarms are
 #: near misses kept on purpose (a fall the user half-denies): a missed sign is worse. Topic floors
-#: are the measured figures (docs/PERFORMANCE.md: Evaluation). `missed_signs`: the one warning sign
-#: the bot cannot read yet (real_voices.yaml: someone over 50 with new, unexplained, worsening
-#: pain, told across sentences; a combination is read within one sentence).
+#: are the measured figures (docs/PERFORMANCE.md: Evaluation).
 REAL_STYLE = {
     "real_style.yaml": {"false_alarms": 5, "topic": 0.875},
     "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.888},
-    "real_voices.yaml": {"false_alarms": 0, "topic": 0.95, "missed_signs": 1},
+    "real_voices.yaml": {"false_alarms": 0, "topic": 0.95},
     "languages.yaml": {"false_alarms": 0, "topic": 0.0},
 }
 
@@ -38,7 +36,7 @@ REAL_STYLE = {
 def test_real_style_sets_catch_every_sign_and_crisis_and_hold_their_figures(brain: Brain, name: str) -> None:
     report = evaluate(brain, load_items(DATA / name))
     marks = REAL_STYLE[name]
-    assert report.recall.total - report.recall.hit <= marks.get("missed_signs", 0), report.misses
+    assert report.recall.value == 1.0, report.misses
     assert (report.emergency.value, report.crisis.value) == (1.0, 1.0), report.misses
     assert report.false_alarms <= marks["false_alarms"], report.misses
     assert report.topic.value >= marks["topic"], report.misses
