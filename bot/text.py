@@ -82,18 +82,20 @@ class Language:
         keys = sorted(self.phrases, key=len, reverse=True)
         pattern = r"(?<![a-z0-9'])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![a-z0-9'])"
         object.__setattr__(self, "_phrase_re", re.compile(pattern) if keys else None)
-        formal = sorted({tuple(words_only(tokenize(f, self))) for f in self.formalities} - {()}, key=len, reverse=True)
-        object.__setattr__(self, "_formal", formal)
+        formal: dict[str, list[tuple[str, ...]]] = {}
+        for words in sorted({tuple(words_only(tokenize(f, self))) for f in self.formalities} - {()}, key=len, reverse=True):
+            formal.setdefault(words[0], []).append(words)
+        object.__setattr__(self, "_formal", formal)  # by first word, longest first
 
     def plain(self, tokens: Sequence[str]) -> list[str]:
         """The tokens without the letter's formalities, unless nothing else is left ("hi there")."""
-        formal: list[tuple[str, ...]] = self._formal  # type: ignore[attr-defined]
+        formal: dict[str, list[tuple[str, ...]]] = self._formal  # type: ignore[attr-defined]
         if not formal:
             return list(tokens)
         kept: list[str] = []
         i = 0
         while i < len(tokens):
-            found = next((f for f in formal if tuple(tokens[i : i + len(f)]) == f), None)
+            found = next((f for f in formal.get(tokens[i], ()) if tuple(tokens[i : i + len(f)]) == f), None)
             if found:
                 i += len(found)
             else:
