@@ -23,12 +23,15 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 
 #: The real-style sets (tests/data/): every warning sign and crisis caught; the false alarms are
 #: near misses kept on purpose (a fall the user half-denies): a missed sign is worse. Topic floors
-#: are the measured figures (docs/PERFORMANCE.md: Evaluation).
+#: are the measured figures (docs/PERFORMANCE.md: Evaluation). real_stories' five: a trip "caught on
+#: the banister", pain down both legs, a foot that went numb after sitting cross-legged, numb
+#: fingers that wake someone at night, an ankle that "popped".
 REAL_STYLE = {
     "real_style.yaml": {"false_alarms": 5, "topic": 0.875},
     "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.888},
-    "real_voices.yaml": {"false_alarms": 0, "topic": 0.95},
+    "real_voices.yaml": {"false_alarms": 0, "topic": 0.948},
     "languages.yaml": {"false_alarms": 0, "topic": 0.0},
+    "real_stories.yaml": {"false_alarms": 5, "topic": 0.98},
 }
 
 
