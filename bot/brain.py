@@ -26,6 +26,8 @@ CLARIFY_SCORE = 10.0
 #: Below this share of known words the message is about something else: the fallback; if it is
 #: about back pain, the nearest answer with a line on what the guide does not cover.
 MIN_COVERAGE = 0.5
+#: A message that names another part of the body and never the back needs a match this good.
+ELSEWHERE_SCORE = 50.0
 #: A message about back pain that places no entry this well gets the "tell me more" fallback.
 NEAREST_SCORE = 5.0
 #: A message of at most this many words may be a follow-up to the answer before it …
@@ -52,6 +54,7 @@ class Thresholds:
     coverage: float = MIN_COVERAGE
     nearest: float = NEAREST_SCORE
     blend: Blend = field(default_factory=Blend)
+    elsewhere: float = ELSEWHERE_SCORE
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ class Brain:
         if not candidates:
             return self.fallback(0.0, "fallback_back_pain" if ranking.about_subject else "fallback")
         top = candidates[0]
-        off_topic_first = ranking.candidates[0].entry is OUT_OF_SCOPE
+        off_topic_first = ranking.candidates[0].entry is OUT_OF_SCOPE or (ranking.elsewhere and top.score < t.elsewhere)
         # Words the content does not know ("robaxin") only count against a message that is not
         # about back pain ("how to treat acne"), or against a weak match.
         known = ranking.coverage >= t.coverage or (ranking.about_subject and top.score >= t.answer)

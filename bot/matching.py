@@ -67,6 +67,8 @@ class Ranking:
     #: Whether the message tells a story of several sentences (set by `ranking.Ranker`): it gets
     #: the best answer with the close ones as buttons, not a "did you mean" after all that typing.
     story: bool = False
+    #: Whether the message names another part of the body and never the back (set by `ranking.Ranker`).
+    elsewhere: bool = False
 
 
 class Matcher:

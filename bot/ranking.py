@@ -32,6 +32,8 @@ TOPIC_WEIGHT = 2.0
 MAX_SENTENCES = 12
 #: Entries the fuzzy matcher proposes for blending.
 LEXICAL_DEPTH = 8
+#: A spasm word this close to another part of the body is placed there ("cramp in my calf").
+PLACE_WINDOW = 3
 #: A message of several sentences and at least this many words is a story.
 STORY_WORDS = 25
 
@@ -98,7 +100,9 @@ class Ranker:
                 blended[entry_id] = Candidate(found.entry, blend.classifier * 100 * p + (1 - blend.classifier) * found.score, found.share)
         ranked = sorted(blended.values(), key=lambda c: -c.score)[:limit]
         story = len(sentences) > 1 and len(whole.split()) >= STORY_WORDS
-        return Ranking(ranked, lexical.coverage, self.about_subject(whole), self._language.yes_no(self._question(tokens)), story)
+        subject = self.about_subject(whole)
+        elsewhere = not subject and self._names(whole, self._elsewhere)
+        return Ranking(ranked, lexical.coverage, subject, self._language.yes_no(self._question(tokens)), story, elsewhere)
 
     def _with_topics(self, reading: np.ndarray, weight: float) -> np.ndarray:
         """Each entry's probability with its topic's share added."""
@@ -126,11 +130,21 @@ class Ranker:
 
     def about_subject(self, normalized: str) -> bool:
         """Whether the message talks about back pain at all (then it never gets "off topic"):
-        one of the subject's words or phrases, its words side by side, or a spasm placed nowhere else."""
-        padded = f" {normalized} "
-        if any(term in padded for term in self._subject):
+        one of the subject's words or phrases, its words side by side, or spasms never placed in
+        another part of the body ("calf cramps… stop the cramps", "a spasm in my neck"; "a pillow
+        between my knees" is too far from "spasm" to place it)."""
+        if self._names(normalized, self._subject):
             return True
-        return any(term in padded for term in self._spasm) and not any(term in padded for term in self._elsewhere)
+        words = normalized.split()
+        spasms = [i for i, w in enumerate(words) if f" {w} " in self._spasm]
+        places = [i for i, w in enumerate(words) if f" {w} " in self._elsewhere]
+        return bool(spasms) and all(abs(i - j) > PLACE_WINDOW for i in spasms for j in places)
+
+    @staticmethod
+    def _names(normalized: str, terms: set[str]) -> bool:
+        """Whether the normalized message holds one of the (padded) terms, words side by side."""
+        padded = f" {normalized} "
+        return any(term in padded for term in terms)
 
 
 def _split(tokens: Sequence[str]) -> list[tuple[list[str], bool]]:

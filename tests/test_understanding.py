@@ -100,14 +100,28 @@ def test_a_recent_dated_accident_still_raises_the_alarm(brain: Brain) -> None:
 
 @pytest.mark.parametrize(
     "message",
-    ["my calves cramp every night in bed, what can I do", "my neck spasms when I turn my head, how should I sleep", "my eyelid keeps twitching"],
+    [
+        "my calves cramp every night in bed, what can I do",
+        "my neck spasms when I turn my head, how should I sleep",
+        "my eyelid keeps twitching",
+        "my mum gets terrible leg cramps, she drinks lots of water but still gets the cramps. what can she do to stop them?",
+    ],
 )
 def test_a_spasm_or_cramp_somewhere_else_is_off_topic(brain: Brain, message: str) -> None:
     assert brain.answer(message).kind == "fallback"
 
 
-@pytest.mark.parametrize("message", ["my spasms keep coming back, what can I do", "the pain goes down my leg, do I need to be seen?"])
-def test_a_spasm_placed_nowhere_else_or_leg_pain_is_still_back_pain(brain: Brain, message: str) -> None:
+@pytest.mark.parametrize(
+    "message",
+    [
+        "my spasms keep coming back, what can I do",
+        "the pain goes down my leg, do I need to be seen?",
+        "4 days after the spasm. slept with a pillow between my knees and it helped. what now?",
+        "can i do the knees to chest stretch",
+        "how long should i stay on my feet at work",
+    ],
+)
+def test_back_pain_told_with_other_body_parts_is_still_back_pain(brain: Brain, message: str) -> None:
     assert brain.answer(message).kind != "fallback"
 
 
