@@ -34,6 +34,8 @@ _NUMBER_UNIT = re.compile(r"(\d)([a-z]{2,})\b")
 _QUESTION_MARKS = re.compile(r"[?？¿][?？¿!.]*")
 _SENTENCE_PUNCT = re.compile(r"[.!;:\n]+")
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
+#: Brackets, double quotes and a slash between words separate words: "run(and", "be/how".
+_SEPARATORS = re.compile(r'[()\[\]{}"]|(?<=[a-z])/(?=[a-z])')
 #: An apostrophe that is a quotation mark ("a 'slipped disc'"), not part of a word ("can't").
 _QUOTE = re.compile(r"(?<![a-z0-9])'|'(?![a-z0-9])")
 _SPACES = re.compile(r"\s+")
@@ -181,7 +183,7 @@ def tokenize(text: str, language: Language) -> list[str]:
     if not text.isascii():
         for emoji, word in language.emoji.items():
             text = text.replace(emoji, f" {word} ")
-    text = _QUOTE.sub(" ", _PAST_YEAR.sub(_years_ago, clean(text)))
+    text = _SEPARATORS.sub(" ", _QUOTE.sub(" ", _PAST_YEAR.sub(_years_ago, clean(text))))
     text = language.rewrite_phrases(_NUMBER_UNIT.sub(r"\1 \2", text))
     text = _QUESTION_MARKS.sub(f" {QUESTION} {SENTENCE_END} ", text)
     text = _SENTENCE_PUNCT.sub(f" {SENTENCE_END} ", text)
