@@ -12,7 +12,7 @@ from bot.brain import Brain
 from bot.classifier import load_or_train
 from bot.dialogue import Dialogue
 from bot.matching import Candidate, Ranking
-from bot.text import fold_lookalikes
+from bot.text import fold_lookalikes, tokenize
 
 EMERGENCY_NUMBERS = ("911", "112", "999")
 
@@ -215,3 +215,17 @@ def test_impacts_and_progressive_weakness_in_real_words_raise_the_alarm(brain: B
 
 def test_standing_for_long_is_endurance_not_legs_giving_way(brain: Brain) -> None:
     assert brain.answer("my lower back aches and I cannot stand for more than ten minutes at work").kind != "urgent"
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("anybody know what this can be/how to treat it?", "what this can be how to"),
+        ("whenever I run(and after) it hurts", "run and after"),
+        ("my GP said it's a 'slipped disc'", "herniated disc"),
+        ('I "tweaked" my back', "i tweaked the back"),
+        ("I had an accident in 1999", "accident years ago"),
+    ],
+)
+def test_punctuation_and_dates_are_read_the_way_people_mean_them(brain: Brain, written: str, read: str) -> None:
+    assert read in " ".join(w for w in tokenize(written, brain.content.language) if w.isalnum())
