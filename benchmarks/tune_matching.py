@@ -55,7 +55,7 @@ def main() -> None:
         for answer, clarify, nearest, coverage in grid:
             if clarify > answer or nearest > clarify:
                 continue
-            thresholds = Thresholds(answer, clarify, 1.0, coverage, nearest, blend)
+            thresholds = Thresholds(answer, clarify, 1.0, coverage, nearest, blend=blend)
             rows.append((total(figures(brain, tune, tune_read, thresholds)), thresholds, figures(brain, check, check_read, thresholds)))
     rows.sort(key=lambda row: -row[0])
     print("score | classifier whole question topic | answer clarify nearest coverage | check sets: topic accuracy")
