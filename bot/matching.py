@@ -87,6 +87,7 @@ class Matcher:
         self._domain = {stem(w) for w in domain}
         self._stopwords = {stem(w) for w in language.stopwords}
         self._speller = speller
+        self._normalized: dict[str, str] = {}
         self._choices: list[str] = []
         self._owners: list[Entry] = []
         for entry in entries:
@@ -118,8 +119,13 @@ class Matcher:
             self._entry_words[self._owners[index].id].update(choice.split())
 
     def normalize(self, text: str) -> str:
-        """The words of `text`, spelled the content's way."""
-        return " ".join(stem(w) for w in words_only(self._language.plain(self._speller.correct_all(tokenize(text, self._language)))))
+        """The words of `text`, spelled the content's way (remembered: the classifier reads the
+        same example phrasings at start-up)."""
+        found = self._normalized.get(text)
+        if found is None:
+            words = self._language.plain(self._speller.correct_all(tokenize(text, self._language)))
+            found = self._normalized[text] = " ".join(stem(w) for w in words_only(words))
+        return found
 
     def weight(self, word: str) -> float:
         """How much a word tells entries apart: rare words weigh more, unknown ones the most."""
