@@ -90,7 +90,7 @@ class Brain:
         speller = Speller(known, language.words, english)
         self.detector = RedFlagDetector(content.signs, language, speller)
         self.matcher = Matcher(content.entries.values(), language, speller, asked, content.out_of_scope, ignore=self.detector.vocabulary())
-        self.ranker = Ranker(content.entries.values(), self.matcher, language, content.out_of_scope)
+        self.ranker = Ranker(content.entries.values(), self.matcher, language)
         self.languages = load_languages(content.root / "intents" / "languages.yaml", content, english)
 
     @classmethod

@@ -87,7 +87,6 @@ class Matcher:
         self._domain = {stem(w) for w in domain}
         self._stopwords = {stem(w) for w in language.stopwords}
         self._speller = speller
-        self._normalized: dict[str, str] = {}
         self._choices: list[str] = []
         self._owners: list[Entry] = []
         for entry in entries:
@@ -119,13 +118,13 @@ class Matcher:
             self._entry_words[self._owners[index].id].update(choice.split())
 
     def normalize(self, text: str) -> str:
-        """The words of `text`, spelled the content's way (remembered: the classifier reads the
-        same example phrasings at start-up)."""
-        found = self._normalized.get(text)
-        if found is None:
-            words = self._language.plain(self._speller.correct_all(tokenize(text, self._language)))
-            found = self._normalized[text] = " ".join(stem(w) for w in words_only(words))
-        return found
+        """The words of `text`, spelled the content's way."""
+        return " ".join(stem(w) for w in words_only(self._language.plain(self._speller.correct_all(tokenize(text, self._language)))))
+
+    def examples(self) -> list[tuple[str, str]]:
+        """Every example phrasing as normalized here, with its entry's id (the classifier learns
+        from the same words the matcher reads)."""
+        return [(choice, owner.id) for choice, owner in zip(self._choices, self._owners, strict=True)]
 
     def weight(self, word: str) -> float:
         """How much a word tells entries apart: rare words weigh more, unknown ones the most."""

@@ -51,14 +51,12 @@ class Blend:
 class Ranker:
     """Ranks the entries for a message already read by the red-flag detector."""
 
-    def __init__(self, entries: Iterable[Entry], matcher: Matcher, language: Language, out_of_scope: Sequence[str]) -> None:
+    def __init__(self, entries: Iterable[Entry], matcher: Matcher, language: Language) -> None:
         entries = list(entries)
         self.matcher = matcher
         self._language = language
         self._by_id = {e.id: e for e in entries} | {OUT_OF_SCOPE.id: OUT_OF_SCOPE}
-        examples = [(text, e.id) for e in entries for text in (e.question, *e.examples)]
-        examples += [(text, OUT_OF_SCOPE.id) for text in out_of_scope]
-        self.classifier: Classifier = load_or_train(examples, matcher.normalize)
+        self.classifier: Classifier = load_or_train(matcher.examples())
         self._labels = [self._by_id[label] for label in self.classifier.labels]
         self._column = {label: i for i, label in enumerate(self.classifier.labels)}
         topics = sorted({e.topic for e in self._labels})

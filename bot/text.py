@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from importlib.metadata import version
 
