@@ -12,12 +12,12 @@ The index is built once at start-up.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from bot.content import Entry
@@ -99,16 +99,17 @@ class Matcher:
             self._choices.append(self.normalize(phrase))
             self._owners.append(OUT_OF_SCOPE)
         entries_with: dict[str, set[str]] = defaultdict(set)
-        self._postings: dict[str, list[int]] = defaultdict(list)
+        postings: dict[str, list[int]] = defaultdict(list)
         for index, choice in enumerate(self._choices):
             for word in set(choice.split()):
                 entries_with[word].add(self._owners[index].id)
-                self._postings[word].append(index)
+                postings[word].append(index)
+        #: The phrasings each word is in.
+        self._postings = {word: np.array(found, dtype=np.intp) for word, found in postings.items()}
         count = len({e.id for e in self._owners}) + 1
         self._idf = {w: math.log(count / (len(ids) + 0.5)) for w, ids in entries_with.items()}
         self._unknown_idf = math.log(count / 0.5)
-        self._sets = [frozenset(c.split()) for c in self._choices]
-        self._mass = [sum(self._idf[w] for w in words) for words in self._sets]
+        self._mass = np.array([sum(self._idf[w] for w in set(c.split())) for c in self._choices])
         # Warning-sign words no phrasing uses ("bladder", "injury"): the safety net has read them
         # already, and as unknown words they would only drown the question ("… how long do I ice it").
         self._ignore = {stem(w) for w in ignore} - set(self._idf)
@@ -149,27 +150,24 @@ class Matcher:
             return Ranking([], 0.0)
         known = [w for w in words if w in self._idf]
         rare = [w for w in known if len(self._postings[w]) <= self._common]
-        partial: dict[int, float] = defaultdict(float)
         if not rare and known:  # only common words: the least common one picks the candidates
             rare = [min(known, key=lambda w: len(self._postings[w]))]
+        # The weight each phrasing shares with the message: first of the rare words, which pick
+        # the pool of candidates, then of all the known ones, which score them.
+        shared = np.zeros(len(self._choices))
         for word in rare:
-            weight = self._idf[word]
-            for index in self._postings[word]:
-                partial[index] += weight
-        pool = partial if len(partial) <= POOL else heapq.nlargest(POOL, partial, key=partial.__getitem__)
+            shared[self._postings[word]] += self._idf[word]
+        picked = np.flatnonzero(shared)
+        pool = picked[np.argsort(-shared[picked], kind="stable")[:POOL]]
+        for word in known:
+            if word not in rare:
+                shared[self._postings[word]] += self._idf[word]
         mass = sum(self.weight(w) for w in words)
-        others = [(w, self._idf[w]) for w in known if w not in rare]
-        overlap: dict[int, float] = {}
-        for i in pool:
-            shared, own = partial[i], self._sets[i]
-            for word, weight in others:
-                if word in own:
-                    shared += weight
-            overlap[i] = 200.0 * shared / (mass + self._mass[i])
-        shortlist = heapq.nlargest(SHORTLIST, overlap, key=overlap.__getitem__)
+        overlap = 200.0 * shared[pool] / (mass + self._mass[pool])
+        order = np.argsort(-overlap, kind="stable")[:SHORTLIST]
         best: dict[str, Candidate] = {}
-        for index in shortlist:
-            score = OVERLAP_WEIGHT * overlap[index] + (1 - OVERLAP_WEIGHT) * fuzz.token_sort_ratio(query, self._choices[index])
+        for index, close in zip(pool[order].tolist(), overlap[order].tolist(), strict=True):
+            score = OVERLAP_WEIGHT * close + (1 - OVERLAP_WEIGHT) * fuzz.token_sort_ratio(query, self._choices[index])
             entry = self._owners[index]
             if entry.id not in best or score > best[entry.id].score:
                 best[entry.id] = Candidate(entry, score)
