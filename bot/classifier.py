@@ -103,10 +103,31 @@ class Classifier:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """One row of label probabilities per text: the pipeline's own arithmetic (sublinear tf ×
         idf, l2 per kind of n-gram, softmax) on the n-grams the message has."""
+        return self._rows([[Counter(analyze(text)) for analyze in FEATURES] for text in texts])
+
+    def story(self, parts: Sequence[str]) -> np.ndarray:
+        """`probabilities` of the parts joined (the first row), then of each part if there are
+        several. N-grams inside a word are counted once per part and added up for the whole: a
+        long post is read once."""
+        counted = [[Counter(analyze(part)) for analyze in FEATURES] for part in parts]
+        if len(counted) == 1:
+            return self._rows(counted)
+        whole: list[Counter[str]] = []
+        for k, analyze in enumerate(FEATURES):
+            if analyze is char_grams:
+                total: Counter[str] = Counter()
+                for counts in counted:
+                    total.update(counts[k])
+                whole.append(total)
+            else:
+                whole.append(Counter(analyze(" ".join(parts))))
+        return self._rows([whole, *counted])
+
+    def _rows(self, texts: list[list[Counter[str]]]) -> np.ndarray:
+        """Label probabilities from each text's n-gram counts (one Counter per kind of n-gram)."""
         scores = np.tile(self._intercept, (len(texts), 1))
-        for row, text in enumerate(texts):
-            for analyze, vocabulary, idf, offset in self._features:
-                counts = Counter(analyze(text))
+        for row, grams in enumerate(texts):
+            for counts, (_, vocabulary, idf, offset) in zip(grams, self._features, strict=True):
                 known = [(vocabulary[g], n) for g, n in counts.items() if g in vocabulary]
                 if not known:
                     continue

@@ -75,8 +75,7 @@ class Ranker:
         whole = " ".join(s for s, _ in sentences)
         if not whole:
             return lexical
-        texts = [whole] + ([s for s, _ in sentences] if len(sentences) > 1 else [])
-        probabilities = self.classifier.probabilities(texts)
+        probabilities = self.classifier.story([s for s, _ in sentences])
         reading = probabilities[0]
         if len(sentences) > 1:
             weights = np.array([blend.question if asks else 1.0 for _, asks in sentences])

@@ -197,6 +197,8 @@ def test_the_saved_classifier_gives_the_fitted_pipelines_own_probabilities(brain
     loaded = Classifier.load(tmp_path / "c.npz")
     texts = [brain.matcher.normalize(t) for t in ("ice or heat first", "my back locked up lifting a box, what now", "zzz")]
     assert abs(loaded.probabilities(texts) - model.predict_proba(texts)).max() < 1e-5
+    parts = texts[:2]
+    assert abs(loaded.story(parts) - model.predict_proba([" ".join(parts), *parts])).max() < 1e-5
 
 
 
