@@ -142,6 +142,8 @@ class Brain:
         A message that places nowhere on its own ("is it safe?") is read together with the question
         answered before."""
         ranking = self.ranker.rank(reading.tokens, self.thresholds.blend, limit=len(self.content.entries))
+        if ranking.candidates and ranking.candidates[0].entry is OUT_OF_SCOPE:  # "what's the weather?"
+            return reading.ranking
         placed = [c for c in ranking.candidates if c.entry is not OUT_OF_SCOPE]
         related = [c for c in placed if c.entry.topic == previous.topic or c.entry.id in previous.follow_ups]
         if placed and related and related[0].score >= FOLLOW_UP_SHARE * placed[0].score:

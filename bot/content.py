@@ -569,7 +569,8 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
     ok = all([check.require(isinstance(data.get(key), dict), path, f"'{key}' must be a mapping") for key in ("phrases", "words")])
     required = ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")
     optional = (
-        "condition_cues", "condition_owners", "question_words", "subject_words", "yes_no_words", "formalities", "spasm_words", "elsewhere"
+        *("condition_cues", "condition_owners", "question_words", "subject_words", "yes_no_words"),
+        *("formalities", "spasm_words", "elsewhere", "cramp_places"),
     )
     lists = {key: data.get(key) for key in required} | {key: data.get(key, []) for key in optional}
     for key, value in lists.items():
@@ -600,6 +601,7 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
         formalities=tuple(map(str, lists["formalities"])),
         spasm_words=tuple(map(str, lists["spasm_words"])),
         elsewhere=tuple(map(str, lists["elsewhere"])),
+        cramp_places=tuple(map(str, lists["cramp_places"])),
     )
 
 

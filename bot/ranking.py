@@ -62,9 +62,9 @@ class Ranker:
         topics = sorted({e.topic for e in self._labels})
         #: label × topic: 1 where the label's entry belongs to the topic.
         self._topics = np.array([[e.topic == t for t in topics] for e in self._labels], dtype=float)
-        self._subject, self._spasm, self._elsewhere = (
+        self._subject, self._spasm, self._elsewhere, self._places = (
             {f" {matcher.normalize(w)} " for w in words} - {"  "}
-            for words in (language.subject_words, language.spasm_words, language.elsewhere)
+            for words in (language.subject_words, language.spasm_words, language.elsewhere, (*language.elsewhere, *language.cramp_places))
         )
 
     def rank(self, tokens: Sequence[str], blend: Blend = Blend(), limit: int = 5) -> Ranking:
@@ -98,7 +98,7 @@ class Ranker:
         ranked = sorted(blended.values(), key=lambda c: -c.score)[:limit]
         story = len(sentences) > 1 and len(whole.split()) >= STORY_WORDS
         subject = self.about_subject(whole)
-        elsewhere = not subject and self._names(whole, self._elsewhere)
+        elsewhere = not subject and (self._names(whole, self._elsewhere) or self._placed(whole))
         return Ranking(ranked, lexical.coverage, subject, self._language.yes_no(self._question(tokens)), story, elsewhere)
 
     def _with_topics(self, reading: np.ndarray, weight: float) -> np.ndarray:
@@ -132,10 +132,14 @@ class Ranker:
         between my knees" is too far from "spasm" to place it)."""
         if self._names(normalized, self._subject):
             return True
+        return any(f" {w} " in self._spasm for w in normalized.split()) and not self._placed(normalized)
+
+    def _placed(self, normalized: str) -> bool:
+        """Whether a spasm or cramp of the message is placed in another part of the body."""
         words = normalized.split()
         spasms = [i for i, w in enumerate(words) if f" {w} " in self._spasm]
-        places = [i for i, w in enumerate(words) if f" {w} " in self._elsewhere]
-        return bool(spasms) and all(abs(i - j) > PLACE_WINDOW for i in spasms for j in places)
+        places = [i for i, w in enumerate(words) if f" {w} " in self._places]
+        return any(abs(i - j) <= PLACE_WINDOW for i in spasms for j in places)
 
     @staticmethod
     def _names(normalized: str, terms: set[str]) -> bool:

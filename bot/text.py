@@ -66,9 +66,11 @@ class Language:
     question_words: frozenset[str] = frozenset()
     #: Words that show a message is about back pain (read like a message: phrases allowed).
     subject_words: tuple[str, ...] = ()
-    #: A spasm or cramp: the subject too, unless placed `elsewhere` ("leg cramps") and not in the back.
+    #: A spasm or cramp: the subject too, unless placed `elsewhere` or in one of the
+    #: `cramp_places` ("calf cramps", "leg cramps") and the back is never named.
     spasm_words: tuple[str, ...] = ()
     elsewhere: tuple[str, ...] = ()
+    cramp_places: tuple[str, ...] = ()
     #: First words of a yes/no question.
     yes_no_words: frozenset[str] = frozenset()
     #: Emoji read as words ("👍" → "ok").

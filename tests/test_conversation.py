@@ -28,6 +28,12 @@ def test_a_question_with_a_topic_of_its_own_is_not_bent_to_the_last_answer(dialo
     assert dialogue.handle_text(user, "is heat good")[0].topic == "heat_therapy"
 
 
+def test_an_off_topic_message_after_an_answer_is_not_bent_to_it(dialogue: Dialogue, user: int) -> None:
+    dialogue.handle_text(user, "how do i set up my desk")
+    assert dialogue.handle_text(user, "what's the weather tomorrow")[0].kind == "fallback"
+    assert dialogue.handle_text(user, "my calves cramp at night")[0].kind == "fallback"
+
+
 def test_a_warning_sign_in_a_follow_up_still_wins(dialogue: Dialogue, user: int) -> None:
     dialogue.handle_text(user, "should i use ice on my back")
     reply = dialogue.handle_text(user, "and now i cant pee")[0]

@@ -105,6 +105,7 @@ def test_a_recent_dated_accident_still_raises_the_alarm(brain: Brain) -> None:
         "my neck spasms when I turn my head, how should I sleep",
         "my eyelid keeps twitching",
         "my mum gets terrible leg cramps, she drinks lots of water but still gets the cramps. what can she do to stop them?",
+        "my foot cramps when i swim",
     ],
 )
 def test_a_spasm_or_cramp_somewhere_else_is_off_topic(brain: Brain, message: str) -> None:
@@ -119,6 +120,8 @@ def test_a_spasm_or_cramp_somewhere_else_is_off_topic(brain: Brain, message: str
         "4 days after the spasm. slept with a pillow between my knees and it helped. what now?",
         "can i do the knees to chest stretch",
         "how long should i stay on my feet at work",
+        "is it ok to lie with my legs up on a chair",
+        "should i sleep with a pillow between my legs",
     ],
 )
 def test_back_pain_told_with_other_body_parts_is_still_back_pain(brain: Brain, message: str) -> None:
