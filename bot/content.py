@@ -570,7 +570,7 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
     required = ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")
     optional = (
         *("condition_cues", "condition_owners", "question_words", "subject_words", "yes_no_words"),
-        *("formalities", "spasm_words", "elsewhere", "cramp_places"),
+        *("formalities", "spasm_words", "elsewhere", "cramp_places", "not_the_back"),
     )
     lists = {key: data.get(key) for key in required} | {key: data.get(key, []) for key in optional}
     for key, value in lists.items():
@@ -602,6 +602,7 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
         spasm_words=tuple(map(str, lists["spasm_words"])),
         elsewhere=tuple(map(str, lists["elsewhere"])),
         cramp_places=tuple(map(str, lists["cramp_places"])),
+        not_the_back=tuple(map(str, lists["not_the_back"])),
     )
 
 

@@ -132,8 +132,9 @@ class Matcher:
         return self._idf.get(word, self._unknown_idf)
 
     def coverage(self, words: list[str]) -> float:
-        """The share of the message's meaningful words that the content (answers too) knows."""
-        meaningful = [w for w in words if w not in self._stopwords and not w.isdigit()]
+        """The share of the message's meaningful words that the content (answers too) knows. An
+        unknown word of one or two letters ("x", "xx", "ty") is a kiss or a typo, not a subject."""
+        meaningful = [w for w in words if w not in self._stopwords and not w.isdigit() and (len(w) > 2 or w in self._domain)]
         total = sum(self.weight(w) for w in meaningful)
         known = sum(self.weight(w) for w in meaningful if w in self._domain)
         return known / total if total else 1.0

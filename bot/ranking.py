@@ -8,6 +8,7 @@ something weigh most, so a story's topic is the one its question is about.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -66,6 +67,8 @@ class Ranker:
             {f" {matcher.normalize(w)} " for w in words} - {"  "}
             for words in (language.subject_words, language.spasm_words, language.elsewhere, (*language.elsewhere, *language.cramp_places))
         )
+        denials = sorted({matcher.normalize(w) for w in language.not_the_back} - {""}, key=len, reverse=True)
+        self._not_the_back = re.compile("|".join(rf"\b{re.escape(d)}\b" for d in denials)) if denials else None
 
     def rank(self, tokens: Sequence[str], blend: Blend = Blend(), limit: int = 5) -> Ranking:
         """The best `limit` entries, best first, with the share of the message the content knows."""
@@ -130,6 +133,8 @@ class Ranker:
         one of the subject's words or phrases, its words side by side, or spasms never placed in
         another part of the body ("calf cramps… stop the cramps", "a spasm in my neck"; "a pillow
         between my knees" is too far from "spasm" to place it)."""
+        if self._not_the_back:
+            normalized = self._not_the_back.sub(" . ", normalized)
         if self._names(normalized, self._subject):
             return True
         return any(f" {w} " in self._spasm for w in normalized.split()) and not self._placed(normalized)

@@ -71,6 +71,8 @@ class Language:
     spasm_words: tuple[str, ...] = ()
     elsewhere: tuple[str, ...] = ()
     cramp_places: tuple[str, ...] = ()
+    #: The back named to say it is not the problem ("my back is fine", "the back of my knee").
+    not_the_back: tuple[str, ...] = ()
     #: First words of a yes/no question.
     yes_no_words: frozenset[str] = frozenset()
     #: Emoji read as words ("👍" → "ok").

@@ -71,6 +71,10 @@ def test_a_story_gets_an_answer_with_the_close_alternatives_as_buttons_not_a_did
     assert told.buttons[0].label == entries["prevention_back_to_exercise"].label
 
 
+def test_a_kiss_or_a_two_letter_typo_does_not_make_thanks_off_topic(brain: Brain) -> None:
+    assert brain.answer("thanks so much that actually really helped x").kind == "smalltalk"
+
+
 def test_a_letters_greeting_and_self_introduction_do_not_pick_the_topic(brain: Brain) -> None:
     plain = brain.answer("My back spasms after sitting at my desk all day. What can I change?")
     letter = brain.answer(
@@ -106,6 +110,8 @@ def test_a_recent_dated_accident_still_raises_the_alarm(brain: Brain) -> None:
         "my eyelid keeps twitching",
         "my mum gets terrible leg cramps, she drinks lots of water but still gets the cramps. what can she do to stop them?",
         "my foot cramps when i swim",
+        "my knee clicks and hurts going downstairs, my back is totally fine. what is it",
+        "a dull ache at the back of my knee when I run, what is it",
     ],
 )
 def test_a_spasm_or_cramp_somewhere_else_is_off_topic(brain: Brain, message: str) -> None:
@@ -122,6 +128,7 @@ def test_a_spasm_or_cramp_somewhere_else_is_off_topic(brain: Brain, message: str
         "how long should i stay on my feet at work",
         "is it ok to lie with my legs up on a chair",
         "should i sleep with a pillow between my legs",
+        "my back is fine now but how do i stop the spasms coming back?",
     ],
 )
 def test_back_pain_told_with_other_body_parts_is_still_back_pain(brain: Brain, message: str) -> None:
