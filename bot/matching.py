@@ -118,9 +118,13 @@ class Matcher:
         for index, choice in enumerate(self._choices):
             self._entry_words[self._owners[index].id].update(choice.split())
 
+    def read(self, text: str) -> list[str]:
+        """The tokens of `text` spelled the content's way, without a letter's formalities."""
+        return self._language.plain(self._speller.correct_all(tokenize(text, self._language)))
+
     def normalize(self, text: str) -> str:
         """The words of `text`, spelled the content's way."""
-        return " ".join(stem(w) for w in words_only(self._language.plain(self._speller.correct_all(tokenize(text, self._language)))))
+        return " ".join(stem(w) for w in words_only(self.read(text)))
 
     def examples(self) -> list[tuple[str, str]]:
         """Every example phrasing as normalized here, with its entry's id (the classifier learns

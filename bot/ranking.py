@@ -57,7 +57,7 @@ class Ranker:
         self.matcher = matcher
         self._language = language
         self._by_id = {e.id: e for e in entries} | {OUT_OF_SCOPE.id: OUT_OF_SCOPE}
-        self.classifier: Classifier = load_or_train(matcher.examples())
+        self.classifier: Classifier = load_or_train(matcher.examples() + self._questions_of_stories(entries))
         self._labels = [self._by_id[label] for label in self.classifier.labels]
         self._column = {label: i for i, label in enumerate(self.classifier.labels)}
         topics = sorted({e.topic for e in self._labels})
@@ -69,6 +69,19 @@ class Ranker:
         )
         denials = sorted({matcher.normalize(w) for w in language.not_the_back} - {""}, key=len, reverse=True)
         self._not_the_back = re.compile("|".join(rf"\b{re.escape(d)}\b" for d in denials)) if denials else None
+
+    def _questions_of_stories(self, entries: list[Entry]) -> list[tuple[str, str]]:
+        """The sentences that ask, of each example phrasing that tells a story: examples of its
+        entry too, since in a long message the question decides."""
+        found = []
+        for entry in entries:
+            for phrase in entry.examples:
+                if sum(phrase.count(mark) for mark in ".?!") < 2:  # one sentence at most: nothing to add
+                    continue
+                told = self.sentences(self.matcher.read(phrase))
+                if len(told) > 1:
+                    found += [(sentence, entry.id) for sentence, asks in told if asks]
+        return found
 
     def rank(self, tokens: Sequence[str], blend: Blend = Blend(), limit: int = 5) -> Ranking:
         """The best `limit` entries, best first, with the share of the message the content knows."""
