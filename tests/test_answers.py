@@ -27,9 +27,9 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 #: the banister", pain down both legs, a foot that went numb after sitting cross-legged, numb
 #: fingers that wake someone at night, an ankle that "popped".
 REAL_STYLE = {
-    "real_style.yaml": {"false_alarms": 5, "topic": 0.875},
-    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.888},
-    "real_voices.yaml": {"false_alarms": 0, "topic": 0.948},
+    "real_style.yaml": {"false_alarms": 5, "topic": 0.9},
+    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.897},
+    "real_voices.yaml": {"false_alarms": 0, "topic": 0.958},
     "languages.yaml": {"false_alarms": 0, "topic": 0.0},
     "real_stories.yaml": {"false_alarms": 5, "topic": 0.975},
 }
