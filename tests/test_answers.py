@@ -27,11 +27,11 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 #: the banister", pain down both legs, a foot that went numb after sitting cross-legged, numb
 #: fingers that wake someone at night, an ankle that "popped".
 REAL_STYLE = {
-    "real_style.yaml": {"false_alarms": 5, "topic": 0.9},
+    "real_style.yaml": {"false_alarms": 5, "topic": 0.919},
     "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.897},
-    "real_voices.yaml": {"false_alarms": 0, "topic": 0.958},
+    "real_voices.yaml": {"false_alarms": 0, "topic": 0.969},
     "languages.yaml": {"false_alarms": 0, "topic": 0.0},
-    "real_stories.yaml": {"false_alarms": 5, "topic": 0.975},
+    "real_stories.yaml": {"false_alarms": 5, "topic": 0.987},
 }
 
 
@@ -45,10 +45,10 @@ def test_real_style_sets_catch_every_sign_and_crisis_and_hold_their_figures(brai
     assert report.topic.value >= marks["topic"], report.misses
 
 
-def test_the_shared_dev_set_and_the_own_set_pass_their_marks(brain: Brain) -> None:
+def test_the_shared_dev_set_and_the_own_sets_pass_their_marks(brain: Brain) -> None:
     """The answer engine's done-when: red flags 100%, ≤ 1 false alarm, topics ≥ 95%, facts ≥ 90%,
     out-of-scope ≥ 90% (bot/evaluation.py PASS_MARKS)."""
-    for path in (DEV, DATA / "eval.yaml"):
+    for path in (DEV, DATA / "eval.yaml", DATA / "holdout.yaml"):
         if path.exists():
             report = evaluate(brain, load_items(path))
             assert report.passed, (path.name, {k: str(v) for k, v in report.figures().items()}, report.misses)
