@@ -15,6 +15,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -352,8 +353,30 @@ def _open(data_dir: Path, path: Path, busy_timeout: float) -> sqlite3.Connection
             f"{where} cannot be used ({error.strerror}: {error.filename}): the bot needs a folder it owns and can write; "
             f"chown it to this user (uid {os.geteuid()}), or point BOT_DATA_DIR elsewhere"
         ) from error
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db, check = _connect(path, busy_timeout)
+            break
+        except sqlite3.OperationalError as error:
+            # Two workers starting at once on a new file: switching it to WAL takes a lock SQLite
+            # does not wait for, so the later one tries again until the busy timeout.
+            if "locked" in str(error) and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            raise StartupError(
+                f"the database {path} cannot be opened ({error}): "
+                "let this user write it and its folder, and stop any other process holding it"
+            ) from error
+    if check != "ok":
+        raise StartupError(f"the database {path} is damaged ({check}): move it aside and start again (the bot makes a new one)")
+    return db
+
+
+def _connect(path: Path, busy_timeout: float) -> tuple[sqlite3.Connection, str]:
+    """A connection in WAL mode, and what SQLite's quick check says of the file."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout)
     try:
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout)
         db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL: a commit survives the process being killed (SIGKILL) at any moment; only a
         # power cut of the whole machine could lose the last few, and no fsync stalls each reply.
@@ -362,15 +385,12 @@ def _open(data_dir: Path, path: Path, busy_timeout: float) -> sqlite3.Connection
         db.execute("PRAGMA secure_delete=ON")
         _upgrade(db)
         (check,) = db.execute("PRAGMA quick_check").fetchone()
-    except sqlite3.OperationalError as error:
-        raise StartupError(
-            f"the database {path} cannot be opened ({error}): let this user write it and its folder, and stop any other process holding it"
-        ) from error
+    except sqlite3.OperationalError:
+        db.close()
+        raise
     except sqlite3.DatabaseError as error:
         check = str(error)
-    if check != "ok":
-        raise StartupError(f"the database {path} is damaged ({check}): move it aside and start again (the bot makes a new one)")
-    return db
+    return db, check
 
 
 def _upgrade(db: sqlite3.Connection) -> None:

@@ -44,8 +44,10 @@ class BotProcess:
 
     async def printed(self, text: str, seconds: float = 300.0) -> None:
         """Wait until the process has printed `text`: generous, since a first start after a content
-        edit trains the classifier (about 15 s alone, minutes on a busy machine)."""
-        await until_true(lambda: text in self.stderr, seconds, lambda: self.stderr)
+        edit trains the classifier (about 15 s alone, minutes on a busy machine); a process that
+        ends without printing it fails at once."""
+        await until_true(lambda: text in self.stderr or self.proc.poll() is not None, seconds, lambda: self.stderr)
+        assert text in self.stderr, f"the bot ended (exit {self.proc.returncode}) without printing {text!r}:\n{self.stderr}"
 
     def kill(self) -> None:
         if self.proc.poll() is None:

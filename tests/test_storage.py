@@ -175,3 +175,22 @@ def test_two_writers_racing_on_one_user_lose_nothing(store: Store, user: int, tm
         thread.join()
     second.close()
     assert len(store.read(user).state) == 50
+
+
+def _open_and_close(folder: str, start: object) -> None:
+    start.wait()  # type: ignore[attr-defined]
+    SqliteStore(Path(folder)).close()
+
+
+def test_workers_starting_at_once_on_a_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL takes a lock SQLite does not wait for: each worker retries."""
+    import multiprocessing
+
+    for trial in range(8):
+        start = multiprocessing.Barrier(4)
+        workers = [multiprocessing.Process(target=_open_and_close, args=(str(tmp_path / str(trial)), start)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert [w.exitcode for w in workers] == [0, 0, 0, 0]
