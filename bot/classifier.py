@@ -158,8 +158,9 @@ class Classifier:
 
 
 def fingerprint(pairs: Sequence[tuple[str, str]]) -> str:
-    """A hash of the training data and the library versions that shape the artefact."""
-    digest = hashlib.sha256(f"{VERSION}/{version('scikit-learn')}/{np.__version__}".encode())
+    """A hash of the training data, the model's settings and the library versions that shape the
+    artefact."""
+    digest = hashlib.sha256(f"{VERSION}/{STRENGTH}/{version('scikit-learn')}/{np.__version__}".encode())
     for text, label in pairs:
         digest.update(f"{label}\t{text}\n".encode())
     return digest.hexdigest()[:16]
