@@ -20,6 +20,9 @@ from bot.content import TIERS, Content, Sign, _require, _text, _text_list, read_
 
 #: At most this many other words may stand between two stems of a phrasing.
 STEM_GAP = 2
+#: The longest stem a phrasing may have: only this much of a word's beginning is ever compared
+#: (a 100,000-letter "word" would otherwise make 100,000 beginnings of it).
+LONGEST_STEM = 40
 #: A Latin-script message needs this many marker words (and more than its English words).
 MIN_MARKERS = 2
 _WORD = re.compile(r"[^\W\d_]+")
@@ -84,8 +87,8 @@ class Tongue:
 
 
 def _beginnings(words: list[str]) -> set[str]:
-    """Every beginning of every word ("ori", "orin", "orino" of "orino")."""
-    return {word[:n] for word in set(words) for n in range(1, len(word) + 1)}
+    """Every beginning of every word ("ori", "orin", "orino" of "orino"), up to the longest stem."""
+    return {word[:n] for word in set(words) for n in range(1, min(len(word), LONGEST_STEM) + 1)}
 
 
 def _holds(words: list[str], stems: tuple[str, ...]) -> bool:
@@ -178,6 +181,8 @@ def load_languages(path: Path, content: Content, english_words: frozenset[str] =
             for phrase in _text_list(phrasings, sign_id, where, 1):
                 folded = tuple(tongue.words(fold(phrase)))
                 _require(bool(folded), where, f"sign '{sign_id}' has a phrasing with no words: {phrase!r}")
+                long = [stem for stem in folded if len(stem) > LONGEST_STEM]
+                _require(not long, where, f"sign '{sign_id}' has a stem longer than {LONGEST_STEM} letters: {long[:1]}")
                 pairs.append((signs[sign_id], folded))
         english_like = frozenset(stems for _, stems in pairs if all(_begins_a_word(stem, starts) for stem in stems))
         by_first: dict[str, list[tuple[Sign, tuple[str, ...]]]] = {}

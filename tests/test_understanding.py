@@ -241,3 +241,11 @@ def test_standing_for_long_is_endurance_not_legs_giving_way(brain: Brain) -> Non
 )
 def test_punctuation_and_dates_are_read_the_way_people_mean_them(brain: Brain, written: str, read: str) -> None:
     assert read in " ".join(w for w in tokenize(written, brain.content.language) if w.isalnum())
+
+
+def test_a_huge_word_is_read_only_as_far_as_a_stem_can_reach(brain: Brain) -> None:
+    """A 100,000-letter "word" once made 100,000 beginnings of itself (10 GB) to look for stems."""
+    from bot.languages import LONGEST_STEM, _beginnings
+
+    assert len(_beginnings(["a" * 100_000])) == LONGEST_STEM
+    assert brain.answer("a" * 100_000).kind == "fallback"
