@@ -145,11 +145,12 @@ class Matcher:
 
     def rank(self, text: str, limit: int = 5) -> Ranking:
         """The best `limit` entries for `text`, best first, one score per entry."""
-        return self.rank_words(self._speller.correct_all(tokenize(text, self._language)), limit)
+        return self.rank_words(self.read(text), limit)
 
     def rank_words(self, tokens: Sequence[str], limit: int = 5) -> Ranking:
-        """`rank` for a message already read by the red-flag detector (tokens, spelling corrected)."""
-        query = " ".join(stem(w) for w in words_only(self._language.plain(tokens)))
+        """`rank` for a message already read (tokens spelled the content's way, without a
+        letter's formalities: `read`, or the red-flag detector's words through `Language.plain`)."""
+        query = " ".join(stem(w) for w in words_only(list(tokens)))
         words = sorted(set(query.split()) - self._ignore)  # sorted: the same result under any hash seed
         if not words:
             return Ranking([], 0.0)
