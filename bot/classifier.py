@@ -173,13 +173,10 @@ def train(pairs: Sequence[tuple[str, str]]) -> Classifier:
     return Classifier.from_pipeline(model)
 
 
-def load_or_train(
-    examples: Iterable[tuple[str, str]], normalize: Callable[[str], str] | None = None, folder: Path | None = None
-) -> Classifier:
-    """The classifier for these (text, label) examples (`normalize`d here, or already): from the
-    cache when the content is unchanged, else trained now and saved for the next start (a
-    read-only cache only costs time)."""
-    pairs = [(normalize(text) if normalize else text, label) for text, label in examples]
+def load_or_train(examples: Iterable[tuple[str, str]], folder: Path | None = None) -> Classifier:
+    """The classifier for these (normalized text, label) examples: from the cache when the content
+    is unchanged, else trained now and saved for the next start (a read-only cache only costs time)."""
+    pairs = list(examples)
     folder = folder or cache_dir()
     path = folder / f"classifier-{fingerprint(pairs)}.npz"
     try:

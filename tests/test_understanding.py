@@ -187,13 +187,13 @@ def test_a_crisis_in_the_middle_of_triage_gets_the_crisis_reply(dialogue: Dialog
 def test_the_classifier_is_trained_once_per_content_and_cached(tmp_path: Path) -> None:
     examples = [("ice for the first days", "ice"), ("cold pack on my back", "ice"), ("heat pad after three days", "heat"),
                 ("warm bath for a spasm", "heat")] * 3
-    first = load_or_train(examples, str.lower, tmp_path)
+    first = load_or_train(examples, tmp_path)
     saved = list(tmp_path.glob("classifier-*.npz"))
     assert len(saved) == 1
-    again = load_or_train(examples, str.lower, tmp_path)
+    again = load_or_train(examples, tmp_path)
     assert again.labels == first.labels
     assert list(tmp_path.glob("classifier-*.npz")) == saved  # loaded, not retrained
-    load_or_train([*examples, ("hot shower", "heat")], str.lower, tmp_path)
+    load_or_train([*examples, ("hot shower", "heat")], tmp_path)
     assert len(list(tmp_path.glob("classifier-*.npz"))) == 2  # an edit retrains by itself
 
 
