@@ -569,8 +569,16 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
     ok = all([check.require(isinstance(data.get(key), dict), path, f"'{key}' must be a mapping") for key in ("phrases", "words")])
     required = ("stopwords", "denials", "clause_breaks", "denials_after", "denial_links", "known_words")
     optional = (
-        *("condition_cues", "condition_owners", "question_words", "subject_words", "yes_no_words"),
-        *("formalities", "spasm_words", "elsewhere", "cramp_places", "not_the_back"),
+        "condition_cues",
+        "condition_owners",
+        "question_words",
+        "subject_words",
+        "yes_no_words",
+        "formalities",
+        "spasm_words",
+        "elsewhere",
+        "cramp_places",
+        "not_the_back",
     )
     lists = {key: data.get(key) for key in required} | {key: data.get(key, []) for key in optional}
     for key, value in lists.items():
