@@ -27,6 +27,7 @@ SIGNS = [
     ("wet the bed for the first time in my life", "emergency", "bladder_incontinence"),
     ("i wet my pants standing up from the sofa", "emergency", "bladder_incontinence"),
     ("i keep leaking pee since the spasm started", "emergency", "bladder_incontinence"),
+    ("today he wet himself and didn't even realise until mum pointed it out", "emergency", "bladder_incontinence"),
     ("didn't make it to the loo in time twice today and i never used to have that problem", "emergency", "bladder_incontinence"),
     # bowels
     ("i pooped myself in my sleep", "emergency", "bowel_incontinence"),
@@ -44,6 +45,7 @@ SIGNS = [
     ("pins and needles round my back passage", "emergency", "saddle_numbness"),
     ("my crotch is tingly and numb", "emergency", "saddle_numbness"),
     ("my bits have gone numb", "emergency", "saddle_numbness"),
+    ("he says his bum feels 'funny, like after the dentist'", "emergency", "saddle_numbness"),
     # sexual function
     ("can't get it up since my back went", "emergency", "sexual_function"),
     ("cant keep an erection since the back injury", "emergency", "sexual_function"),
@@ -160,6 +162,9 @@ CRISIS = [
     "i took an overdose last night",
     "i dont see the point anymore",
     "the spasms are bad. honestly some days i don't want to wake up. what's the best mattress?",
+    # the warning signs others may notice: giving things away, saying goodbye, no fight left
+    "I've started giving my things away and wrote letters for my son and daughter, just in case",
+    "I'm very tired of all of it and I think I've done enough fighting",
 ]
 
 NEAR_MISSES = [
@@ -204,6 +209,7 @@ NEAR_MISSES = [
     "I have a treatment plan",
     "i already have a plan, thanks",
     "I walk 5 kms a day for my back",
+    "I'm tired of fighting with my insurance company about physio",
     "how many kms should i walk",
     # losing weight on purpose
     "does losing weight help back spasms",
@@ -241,6 +247,10 @@ NEAR_MISSES = [
     "my bum goes numb from sitting on hard chairs",
     # history, and signs the user denies
     "I was in a car accident years ago and my back has been weak since",
+    "back spasms every single day since I was rear-ended 4 years ago (whiplash plus lower back)",
+    # a "pop" while lifting is a strained muscle, not an injury from a blow; landing on your feet is no fall
+    "I was lifting the baby out of her car seat and felt a pop in my lower back",
+    "jumped for the ball and landed on my feet, then my back cramped",
     "no numbness or tingling",
     "my legs are fine",
     "my legs are fine, no numbness",
