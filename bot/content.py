@@ -89,6 +89,9 @@ class Sign:
     combinations: tuple[tuple[tuple[str, ...], ...], ...]
     #: Phrases that contain a match but mean something else ("fell asleep" is not a fall).
     exceptions: tuple[str, ...] = ()
+    #: True for an event that can be long past: told in a sentence dated to the past and not to
+    #: now (language.yaml: past_words, recent_words), it is history ("fell off a horse as a teenager").
+    dated: bool = False
     #: True for a condition a person may ask about ("could it be cancer?"): a question is not a sign.
     asked_about: bool = False
 
@@ -470,6 +473,7 @@ def _sign(check: _Checker, path: Path, raw: dict[str, Any], sign_id: str) -> Sig
         _text_problem(raw, "source"),
         _list_problem(raw, "phrasings", 0),
         _list_problem(raw, "except", 0),
+        None if isinstance(raw.get("dated", False), bool) else "'dated' must be true or false",
         None if isinstance(raw.get("asked_about", False), bool) else "'asked_about' must be true or false",
         None if not (raw.get("asked_about") is True and raw.get("tier") == "emergency") else (
             "'asked_about' must not be true on an emergency sign: a question about it must still get the emergency reply"
@@ -495,6 +499,7 @@ def _sign(check: _Checker, path: Path, raw: dict[str, Any], sign_id: str) -> Sig
         phrasings=tuple(p.strip() for p in raw.get("phrasings") or []),
         combinations=tuple(parsed),
         exceptions=tuple(e.strip() for e in raw.get("except") or []),
+        dated=raw.get("dated", False),
         asked_about=raw.get("asked_about", False),
     )
 
@@ -579,6 +584,8 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
         "elsewhere",
         "cramp_places",
         "not_the_back",
+        "past_words",
+        "recent_words",
     )
     lists = {key: data.get(key) for key in required} | {key: data.get(key, []) for key in optional}
     for key, value in lists.items():
@@ -611,6 +618,8 @@ def _load_language(check: _Checker, path: Path) -> Language | None:
         elsewhere=tuple(map(str, lists["elsewhere"])),
         cramp_places=tuple(map(str, lists["cramp_places"])),
         not_the_back=tuple(map(str, lists["not_the_back"])),
+        past_words=tuple(map(str, lists["past_words"])),
+        recent_words=tuple(map(str, lists["recent_words"])),
     )
 
 

@@ -59,10 +59,12 @@ class RedFlagDetector:
             for combo in sign.combinations:
                 self._combinations.append((sign, tuple(tuple(self.terms(t) for t in g) for g in combo)))
         self._exceptions = {s.id: tuple(self.terms(p) for p in s.exceptions) for s in self._signs if s.exceptions}
+        self._past, self._recent = (tuple(self.terms(w) for w in words) for words in (language.past_words, language.recent_words))
         self._cues = tuple(self.terms(c) for c in language.condition_cues)
         self._owned = frozenset(self.terms(" ".join(language.condition_owners)))
         self._by_first: dict[str, set[Term]] = defaultdict(set)
-        for term in self.all_terms() | set(self._cues) | {t for ts in self._exceptions.values() for t in ts}:
+        extra = {t for ts in self._exceptions.values() for t in ts} | set(self._cues) | set(self._past) | set(self._recent)
+        for term in self.all_terms() | extra:
             self._by_first[term[0]].add(term)
         # Which phrasings and combinations a term can complete, so a scan only looks at those.
         self._phrasing_signs: dict[Term, list[Sign]] = defaultdict(list)
@@ -100,7 +102,7 @@ class RedFlagDetector:
 
         def counts(sign: Sign, span: Span) -> bool:
             """Whether a match is the sign itself: not an exception, not asked about, not denied."""
-            if self._excepted(sign, span, spans):
+            if self._excepted(sign, span, spans) or (sign.dated and self._history(words, span, spans)):
                 return False
             if sign.asked_about and self._asked(words, span, spans):
                 asked[sign.id] = sign
@@ -140,13 +142,21 @@ class RedFlagDetector:
                     return True
         return False
 
+    def _history(self, words: list[str], span: Span, spans: dict[Term, list[Span]]) -> bool:
+        """True when the match's sentence is dated to long ago and not to now ("I fell off a ladder
+        years ago", but not "I fell today, and years ago too")."""
+        start, end = _sentence(words, span)
+
+        def dated(cues: tuple[Term, ...]) -> bool:
+            return any(start <= first and last < end for term in cues for first, last, _ in spans.get(term, ()))
+
+        return dated(self._past) and not dated(self._recent)
+
     def _asked(self, words: list[str], span: Span, spans: dict[Term, list[Span]]) -> bool:
         """True when a condition cue comes shortly before the match in its sentence and the
         condition is not the user's own ("could it be cancer?" but not "could my cancer be back")."""
         first = span[0]
-        start = first
-        while start > 0 and words[start - 1] != SENTENCE_END:
-            start -= 1
+        start, _ = _sentence(words, span)
         if any(w in self._owned for w in words[start:first]):
             return False
         reach = max(start, first - CUE_REACH)
@@ -204,6 +214,16 @@ class RedFlagDetector:
             if words[i] in denials:
                 return True
         return False
+
+
+def _sentence(words: list[str], span: Span) -> tuple[int, int]:
+    """Where the sentence holding the span starts and ends (end excluded)."""
+    start, end = span[0], span[1] + 1
+    while start > 0 and words[start - 1] != SENTENCE_END:
+        start -= 1
+    while end < len(words) and words[end] != SENTENCE_END:
+        end += 1
+    return start, end
 
 
 def _next_index(words: list[str], part: str, start: int, gap: int) -> int | None:

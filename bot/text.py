@@ -42,6 +42,8 @@ _SPACES = re.compile(r"\s+")
 #: "in 2000", "back in 2015": an event dated two or more years back is read as "years ago", so a
 #: sign's exceptions for long-past events ("an accident years ago") hold for dates too.
 _PAST_YEAR = re.compile(r"\b(?:back in|in|since) ((?:19|20)\d\d)\b")
+#: "when I was 8": an age, so years back ("when I was 8 I fell out of a tree"), not "when I was 30 weeks".
+_PAST_AGE = re.compile(r"\bwhen i was (?:about |around )?\d{1,2}\b(?! ?(?:weeks?|wks?|months?|days?))")
 #: Longest message part looked at; a 100,000-character paste is cut, never choked on.
 MAX_CHARS = 4000
 
@@ -73,6 +75,10 @@ class Language:
     cramp_places: tuple[str, ...] = ()
     #: The back named to say it is not the problem ("my back is fine", "the back of my knee").
     not_the_back: tuple[str, ...] = ()
+    #: Words that date a sentence to long ago ("years ago", "as a kid"), and words that date it to
+    #: now ("yesterday", "this morning"): a `dated` sign in the first kind of sentence is history.
+    past_words: tuple[str, ...] = ()
+    recent_words: tuple[str, ...] = ()
     #: First words of a yes/no question.
     yes_no_words: frozenset[str] = frozenset()
     #: Emoji read as words ("👍" → "ok").
@@ -187,7 +193,8 @@ def tokenize(text: str, language: Language) -> list[str]:
     if not text.isascii():
         for emoji, word in language.emoji.items():
             text = text.replace(emoji, f" {word} ")
-    text = _SEPARATORS.sub(" ", _QUOTE.sub(" ", _PAST_YEAR.sub(_years_ago, clean(text))))
+    text = _PAST_AGE.sub("years ago", _PAST_YEAR.sub(_years_ago, clean(text)))
+    text = _SEPARATORS.sub(" ", _QUOTE.sub(" ", text))
     text = language.rewrite_phrases(_NUMBER_UNIT.sub(r"\1 \2", text))
     text = _QUESTION_MARKS.sub(f" {QUESTION} {SENTENCE_END} ", text)
     text = _SENTENCE_PUNCT.sub(f" {SENTENCE_END} ", text)

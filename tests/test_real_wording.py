@@ -62,6 +62,9 @@ SIGNS = [
     ("fell off a ladder cleaning the gutters", "emergency", "major_trauma"),
     ("I was rear ended at the lights and now my back is spasming", "emergency", "major_trauma"),
     ("fell off my horse yesterday and landed on my back", "emergency", "major_trauma"),
+    # a sentence that also says now is not history: "years ago" does not hide today's fall
+    ("fell off a ladder this morning, I had a bad fall years ago too", "emergency", "major_trauma"),
+    ("had a crash on the way home tonight, car's a write-off", "emergency", "major_trauma"),
     # chest
     ("pain between my shoulder blades going into my chest", "emergency", "chest_pain"),
     # one leg or foot
@@ -248,6 +251,10 @@ NEAR_MISSES = [
     # history, and signs the user denies
     "I was in a car accident years ago and my back has been weak since",
     "back spasms every single day since I was rear-ended 4 years ago (whiplash plus lower back)",
+    "fell off a horse as a teenager, 20 years ago. back aches in cold weather",
+    "When I was 8 I fell out of a tree and hurt my back, was in hospital overnight and fine",
+    "knocked off my bike back in uni, healed fine. best bike fit for a dodgy back?",
+    "I fell off the wagon with my stretching routine over Christmas",
     # a "pop" while lifting is a strained muscle, not an injury from a blow; landing on your feet is no fall
     "I was lifting the baby out of her car seat and felt a pop in my lower back",
     "jumped for the ball and landed on my feet, then my back cramped",
