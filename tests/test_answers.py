@@ -23,15 +23,17 @@ def test_safety_figures_on_every_labelled_set(brain: Brain, path) -> None:
 
 #: The real-style sets (tests/data/): every warning sign and crisis caught; the false alarms are
 #: near misses kept on purpose (a fall the user half-denies): a missed sign is worse. Topic floors
-#: are the measured figures (docs/PERFORMANCE.md: Evaluation). real_stories' five: a trip "caught on
+#: are the measured figures (docs/PERFORMANCE.md: Evaluation). real_stories' four: a trip "caught on
 #: the banister", pain down both legs, a foot that went numb after sitting cross-legged, numb
-#: fingers that wake someone at night, an ankle that "popped".
+#: fingers that wake someone at night; real_posts' two: a spasm that "woke me up" once at 2am, a
+#: footballer bumped in the air who "landed awkward".
 REAL_STYLE = {
-    "real_style.yaml": {"false_alarms": 5, "topic": 0.919},
-    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.897},
+    "real_style.yaml": {"false_alarms": 5, "topic": 0.913},
+    "real_style_holdout.yaml": {"false_alarms": 1, "topic": 0.940},
     "real_voices.yaml": {"false_alarms": 0, "topic": 0.969},
     "languages.yaml": {"false_alarms": 0, "topic": 0.0},
-    "real_stories.yaml": {"false_alarms": 5, "topic": 0.987},
+    "real_stories.yaml": {"false_alarms": 4, "topic": 0.975},
+    "real_posts.yaml": {"false_alarms": 2, "topic": 0.943},
 }
 
 

@@ -76,9 +76,9 @@ def test_a_kiss_or_a_two_letter_typo_does_not_make_thanks_off_topic(brain: Brain
 
 
 def test_a_letters_greeting_and_self_introduction_do_not_pick_the_topic(brain: Brain) -> None:
-    plain = brain.answer("My back spasms after sitting at my desk all day. What can I change?")
+    plain = brain.answer("My back spasms after sitting at my desk all day. How should I set up my desk and chair?")
     letter = brain.answer(
-        "Hello doctor, I am a 36 year old female. My back spasms after sitting at my desk all day. What can I change? "
+        "Hello doctor, I am a 36 year old female. My back spasms after sitting at my desk all day. How should I set up my desk and chair? "
         "Thanks in advance, kind regards."
     )
     assert letter.id == plain.id
