@@ -6,9 +6,11 @@ It holds no per-user state; `dialogue.py` adds conversations on top of it.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.content import TIERS, Content, Entry, Sign, load
+from bot.crisis_net import CrisisNet
 from bot.languages import Tongue, load_languages
 from bot.matching import OUT_OF_SCOPE, Matcher, Ranking
 from bot.ranking import Blend, Ranker
@@ -91,6 +93,9 @@ class Brain:
         self.detector = RedFlagDetector(content.signs, language, speller)
         self.matcher = Matcher(content.entries.values(), language, speller, asked, content.out_of_scope, ignore=self.detector.vocabulary())
         self.ranker = Ranker(content.entries.values(), self.matcher, language)
+        examples = [t for e in content.entries.values() for t in (e.question, *e.examples)] + list(content.out_of_scope)
+        reading = (content.root / "language.yaml").read_text(encoding="utf-8")
+        self.crisis = CrisisNet.learn(content.signs, examples, self._sentences, reading)
         self.languages = load_languages(content.root / "intents" / "languages.yaml", content, english)
 
     @classmethod
@@ -163,11 +168,19 @@ class Brain:
         # English, its own words become false friends.
         finding = self.detector.scan(text, spelling=detected is None)
         signs = (*finding.signs, *(s for s in foreign if s not in finding.signs))
+        if not any(s.tier == "crisis" for s in signs):
+            felt = self.crisis.find(self._sentences(finding.rest))
+            signs += (felt,) if felt else ()
         if signs:
             ordered = tuple(sorted(signs, key=lambda s: TIERS.index(s.tier)))
             speak = detected or (tongue if not finding else None)
             return Alarm(self.urgent(replace(finding, signs=ordered), speak), ordered), finding, speak
         return None, finding, detected
+
+    def _sentences(self, text: str | Sequence[str]) -> list[str]:
+        """The sentences of a text (or of tokens already read), as the classifiers read them."""
+        tokens = self.matcher.read(text) if isinstance(text, str) else text
+        return [sentence for sentence, _ in self.ranker.sentences(tokens)]
 
     def rank(self, tokens: tuple[str, ...]) -> Ranking:
         """The entries for a message read by the detector, best first."""

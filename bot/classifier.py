@@ -11,12 +11,13 @@ functions, the same ones the pipeline was fitted with.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from importlib.metadata import version
 from itertools import pairwise
 from pathlib import Path
@@ -33,8 +34,12 @@ logger = logging.getLogger(__name__)
 STRENGTH = 30.0
 #: Bump when the features or the model change, so old artefacts are not loaded.
 VERSION = "2"
-#: Artefacts kept in the cache (a few content versions side by side, e.g. tests with other content).
-KEEP = 4
+#: Words whose known character n-grams each classifier remembers.
+WORDS_CACHED = 1 << 15
+#: No columns.
+_NONE = np.zeros(0, dtype=np.intp)
+#: Artefacts kept in the cache (the answers' and the crisis net's, of a few content versions side by side).
+KEEP = 8
 
 
 def word_grams(text: str) -> list[str]:
@@ -48,11 +53,18 @@ def char_grams(text: str) -> list[str]:
     they forgive typos the speller left ("ibuprofin" shares most of "ibuprofen")."""
     grams: list[str] = []
     for word in text.split():
-        padded = f" {word} "
-        for n in range(2, 6):
-            grams += [padded[i : i + n] for i in range(max(1, len(padded) - n + 1))]
-            if len(padded) <= n:
-                break
+        grams += _in_word(word)
+    return grams
+
+
+def _in_word(word: str) -> list[str]:
+    """The character n-grams of one word."""
+    padded = f" {word} "
+    grams: list[str] = []
+    for n in range(2, 6):
+        grams += [padded[i : i + n] for i in range(max(1, len(padded) - n + 1))]
+        if len(padded) <= n:
+            break
     return grams
 
 
@@ -87,6 +99,7 @@ class Classifier:
         #: features × labels, one row per n-gram.
         self._coef = np.ascontiguousarray(coef, dtype=np.float32)
         self._intercept = intercept.astype(np.float64)
+        self._char_columns = lru_cache(maxsize=WORDS_CACHED)(self._known_in_word)
 
     @classmethod
     def from_pipeline(cls, model: Any) -> Classifier:
@@ -104,36 +117,42 @@ class Classifier:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """One row of label probabilities per text: the pipeline's own arithmetic (sublinear tf ×
         idf, l2 per kind of n-gram, softmax) on the n-grams the message has."""
-        return self._rows([[Counter(analyze(text)) for analyze in FEATURES] for text in texts])
+        return self._rows([self._columns(text) for text in texts])
 
     def story(self, parts: Sequence[str]) -> np.ndarray:
         """`probabilities` of the parts joined (the first row), then of each part if there are
-        several. N-grams inside a word are counted once per part and added up for the whole: a
+        several. N-grams inside a word are found once per part and added up for the whole: a
         long post is read once."""
-        counted = [[Counter(analyze(part)) for analyze in FEATURES] for part in parts]
-        if len(counted) == 1:
-            return self._rows(counted)
-        whole: list[Counter[str]] = []
-        for k, analyze in enumerate(FEATURES):
-            if analyze is char_grams:
-                total: Counter[str] = Counter()
-                for counts in counted:
-                    total.update(counts[k])
-                whole.append(total)
-            else:
-                whole.append(Counter(analyze(" ".join(parts))))
-        return self._rows([whole, *counted])
+        found = [self._columns(part) for part in parts]
+        if len(found) == 1:
+            return self._rows(found)
+        whole = [self._word_columns(" ".join(parts)), np.concatenate([columns[1] for columns in found])]
+        return self._rows([whole, *found])
 
-    def _rows(self, texts: list[list[Counter[str]]]) -> np.ndarray:
-        """Label probabilities from each text's n-gram counts (one Counter per kind of n-gram)."""
+    def _columns(self, text: str) -> list[np.ndarray]:
+        """The columns of the n-grams of `text` this model knows, each as often as it occurs: one
+        array for the word n-grams, one for the character n-grams."""
+        return [self._word_columns(text), np.concatenate([_NONE, *(self._char_columns(w) for w in text.split())])]
+
+    def _word_columns(self, text: str) -> np.ndarray:
+        vocabulary = self._features[0][1]
+        return np.array([c for g in word_grams(text) if (c := vocabulary.get(g)) is not None], dtype=np.intp)
+
+    def _known_in_word(self, word: str) -> np.ndarray:
+        """The columns of a word's character n-grams (cached per word: words come back in message
+        after message, and looking n-grams up one by one was most of a message's cost)."""
+        vocabulary = self._features[1][1]
+        return np.array([c for g in _in_word(word) if (c := vocabulary.get(g)) is not None], dtype=np.intp)
+
+    def _rows(self, texts: list[list[np.ndarray]]) -> np.ndarray:
+        """Label probabilities from each text's known n-gram columns (one array per kind)."""
         scores = np.tile(self._intercept, (len(texts), 1))
-        for row, grams in enumerate(texts):
-            for counts, (_, vocabulary, idf, offset) in zip(grams, self._features, strict=True):
-                known = [(vocabulary[g], n) for g, n in counts.items() if g in vocabulary]
-                if not known:
+        for row, kinds in enumerate(texts):
+            for found, (_, _, idf, offset) in zip(kinds, self._features, strict=True):
+                if not found.size:
                     continue
-                columns = np.fromiter((c for c, _ in known), dtype=np.intp, count=len(known))
-                values = (1.0 + np.log(np.fromiter((n for _, n in known), dtype=float, count=len(known)))) * idf[columns]
+                columns, counts = np.unique(found, return_counts=True)
+                values = (1.0 + np.log(counts)) * idf[columns]
                 values /= np.sqrt(values @ values)
                 scores[row] += values.astype(np.float32) @ self._coef[columns + offset]
         scores -= scores.max(axis=1, keepdims=True)
@@ -160,10 +179,15 @@ class Classifier:
 def fingerprint(pairs: Sequence[tuple[str, str]]) -> str:
     """A hash of the training data, the model's settings and the library versions that shape the
     artefact."""
-    digest = hashlib.sha256(f"{VERSION}/{STRENGTH}/{version('scikit-learn')}/{np.__version__}".encode())
-    for text, label in pairs:
-        digest.update(f"{label}\t{text}\n".encode())
-    return digest.hexdigest()[:16]
+    return digest(f"{label}\t{text}\n" for text, label in pairs)
+
+
+def digest(parts: Iterable[str]) -> str:
+    """A hash of `parts` with the model's settings and the library versions: an artefact's key."""
+    hashed = hashlib.sha256(f"{VERSION}/{STRENGTH}/{version('scikit-learn')}/{np.__version__}".encode())
+    for part in parts:
+        hashed.update(part.encode())
+    return hashed.hexdigest()[:16]
 
 
 def train(pairs: Sequence[tuple[str, str]]) -> Classifier:
@@ -175,15 +199,27 @@ def train(pairs: Sequence[tuple[str, str]]) -> Classifier:
 
 def load_or_train(examples: Iterable[tuple[str, str]], folder: Path | None = None) -> Classifier:
     """The classifier for these (normalized text, label) examples: from the cache when the content
-    is unchanged, else trained now and saved for the next start (a read-only cache only costs time)."""
+    is unchanged, else trained now and saved for the next start."""
     pairs = list(examples)
+    return cached(fingerprint(pairs), lambda: pairs, folder)
+
+
+def cached(key: str, examples: Callable[[], Sequence[tuple[str, str]]], folder: Path | None = None) -> Classifier:
+    """The classifier saved under `key`, else one trained now on `examples()` and saved for the
+    next start (a read-only cache only costs time). `examples` is only called to train: a key made
+    from the raw content spares a start-up from reading every example."""
     folder = folder or cache_dir()
-    path = folder / f"classifier-{fingerprint(pairs)}.npz"
+    path = folder / f"classifier-{key}.npz"
     try:
-        return Classifier.load(path)
+        classifier = Classifier.load(path)
     except (OSError, ValueError, KeyError):
         pass
-    logger.info("training the classifier on %d examples (content changed or first start)", len(pairs))
+    else:
+        with contextlib.suppress(OSError):  # kept as recently used: the oldest artefacts go first
+            os.utime(path)
+        return classifier
+    pairs = examples()
+    logger.info("training a classifier on %d examples (content changed or first start)", len(pairs))
     classifier = train(pairs)
     try:
         folder.mkdir(parents=True, exist_ok=True)

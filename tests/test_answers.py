@@ -62,6 +62,18 @@ def test_signs_in_peoples_own_words_are_caught_and_their_near_misses_mostly_not(
     assert report.false_alarms <= 14, report.misses
 
 
+def test_signs_written_blind_hold_their_measured_figures(brain: Brain) -> None:
+    """tests/data/signs_holdout.yaml: 150 signs and crises and 80 near misses written by a helper
+    who saw neither the content nor the other sets, never used to add a phrasing. It is the honest
+    measure of the safety net on wording it has not seen (docs/PERFORMANCE.md: Safety): about
+    three signs in four and crises one in two are caught there; floors are the measured figures."""
+    report = evaluate(brain, load_items(DATA / "signs_holdout.yaml"))
+    assert report.recall.value >= 0.786, report.misses
+    assert report.emergency.value >= 0.762, report.misses
+    assert report.crisis.value >= 0.566, report.misses
+    assert report.false_alarms <= 20, report.misses
+
+
 def test_the_shared_dev_set_and_the_own_sets_pass_their_marks(brain: Brain) -> None:
     """The answer engine's done-when: red flags 100%, ≤ 1 false alarm, topics ≥ 95%, facts ≥ 90%,
     out-of-scope ≥ 90% (bot/evaluation.py PASS_MARKS)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.brain import Brain
-from bot.classifier import load_or_train
+from bot.classifier import KEEP, load_or_train
 from bot.dialogue import Dialogue
 from bot.matching import Candidate, Ranking
 from bot.text import fold_lookalikes, tokenize
@@ -195,6 +195,18 @@ def test_the_classifier_is_trained_once_per_content_and_cached(tmp_path: Path) -
     assert list(tmp_path.glob("classifier-*.npz")) == saved  # loaded, not retrained
     load_or_train([*examples, ("hot shower", "heat")], tmp_path)
     assert len(list(tmp_path.glob("classifier-*.npz"))) == 2  # an edit retrains by itself
+
+
+def test_the_classifier_in_use_outlives_newer_ones_when_the_cache_is_pruned(tmp_path: Path) -> None:
+    examples = [("ice for the first days", "ice"), ("cold pack on my back", "ice"), ("heat pad after three days", "heat"),
+                ("warm bath for a spasm", "heat")] * 3
+    load_or_train(examples, tmp_path)
+    (kept,) = tmp_path.glob("classifier-*.npz")
+    for k in range(KEEP + 2):  # other contents (tests, an edit being tried) come and go
+        load_or_train([*examples, (f"hot shower {k}", "heat")], tmp_path)
+        load_or_train(examples, tmp_path)
+    assert kept.exists()
+    assert len(list(tmp_path.glob("classifier-*.npz"))) == KEEP
 
 
 def test_the_saved_classifier_gives_the_fitted_pipelines_own_probabilities(brain: Brain, tmp_path: Path) -> None:
