@@ -95,7 +95,7 @@ class Brain:
         self.ranker = Ranker(content.entries.values(), self.matcher, language)
         examples = [t for e in content.entries.values() for t in (e.question, *e.examples)] + list(content.out_of_scope)
         reading = (content.root / "language.yaml").read_text(encoding="utf-8")
-        self.crisis = CrisisNet.learn(content.signs, examples, self._sentences, reading)
+        self.crisis = CrisisNet.learn(content.signs, examples, self._sentences, reading, self.ranker.classifier)
         self.languages = load_languages(content.root / "intents" / "languages.yaml", content, english)
 
     @classmethod

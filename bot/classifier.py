@@ -71,44 +71,69 @@ def _in_word(word: str) -> list[str]:
 FEATURES: tuple[Callable[[str], list[str]], ...] = (word_grams, char_grams)
 
 
-def make_model() -> Any:
+def make_model(vocabularies: Sequence[dict[str, int]] | None = None) -> Any:
     """The features and the model as one scikit-learn object: tf-idf over each kind of n-gram,
-    then a multinomial logistic regression."""
+    then a multinomial logistic regression. With `vocabularies`, the n-grams are those (another
+    model's): the two then share one `Reader`."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
 
+    words, chars = vocabularies or (None, None)
     return make_pipeline(
         make_union(
-            TfidfVectorizer(analyzer=word_grams, sublinear_tf=True),
-            TfidfVectorizer(analyzer=char_grams, sublinear_tf=True, min_df=2),
+            TfidfVectorizer(analyzer=word_grams, sublinear_tf=True, vocabulary=words),
+            TfidfVectorizer(analyzer=char_grams, sublinear_tf=True, min_df=2, vocabulary=chars),
         ),
         LogisticRegression(C=STRENGTH, max_iter=3000),
     )
 
 
+class Reader:
+    """The n-grams a model knows and where each stands in its weights: one array of known columns
+    per kind of n-gram (word, character) for a text. Models that learned the same n-grams share
+    one, with its memory of each word's character n-grams (looking n-grams up one by one was most
+    of a message's cost)."""
+
+    def __init__(self, vocabularies: list[dict[str, int]]) -> None:
+        self.vocabularies = vocabularies
+        self.offsets: list[int] = np.cumsum([0, *(len(v) for v in vocabularies)])[:-1].tolist()
+        self._char_columns = lru_cache(maxsize=WORDS_CACHED)(self._known_in_word)
+
+    def columns(self, text: str) -> list[np.ndarray]:
+        """The columns of the n-grams of `text` this model knows, each as often as it occurs."""
+        return [self.word_columns(text), np.concatenate([_NONE, *(self._char_columns(w) for w in text.split())])]
+
+    def word_columns(self, text: str) -> np.ndarray:
+        vocabulary = self.vocabularies[0]
+        return np.array([c for g in word_grams(text) if (c := vocabulary.get(g)) is not None], dtype=np.intp)
+
+    def _known_in_word(self, word: str) -> np.ndarray:
+        vocabulary = self.vocabularies[1]
+        return np.array([c for g in _in_word(word) if (c := vocabulary.get(g)) is not None], dtype=np.intp)
+
+
 class Classifier:
     """Probabilities of every label (entry id) for already-normalized texts."""
 
-    def __init__(
-        self, labels: list[str], vocabularies: list[dict[str, int]], idfs: list[np.ndarray], coef: np.ndarray, intercept: np.ndarray
-    ) -> None:
+    def __init__(self, labels: list[str], reader: Reader, idfs: list[np.ndarray], coef: np.ndarray, intercept: np.ndarray) -> None:
         self.labels = labels
-        offsets = np.cumsum([0, *(len(v) for v in vocabularies)])[:-1]
-        self._features = list(zip(FEATURES, vocabularies, idfs, offsets.tolist(), strict=True))
+        self.reader = reader
+        self._idfs = idfs
         #: features × labels, one row per n-gram.
         self._coef = np.ascontiguousarray(coef, dtype=np.float32)
         self._intercept = intercept.astype(np.float64)
-        self._char_columns = lru_cache(maxsize=WORDS_CACHED)(self._known_in_word)
+        #: The key it is cached under (`cached`).
+        self.key = ""
 
     @classmethod
-    def from_pipeline(cls, model: Any) -> Classifier:
-        """The fitted pipeline's vocabularies, idf and weights."""
+    def from_pipeline(cls, model: Any, reader: Reader | None = None) -> Classifier:
+        """The fitted pipeline's vocabularies (or the `reader` it was given), idf and weights."""
         union, regression = model.steps[0][1], model.steps[-1][1]
         vectorizers = [v for _, v in union.transformer_list]
         return cls(
             [str(c) for c in regression.classes_],
-            [{str(k): int(i) for k, i in v.vocabulary_.items()} for v in vectorizers],
+            reader or Reader([{str(k): int(i) for k, i in v.vocabulary_.items()} for v in vectorizers]),
             [v.idf_ for v in vectorizers],
             regression.coef_.T,
             regression.intercept_,
@@ -117,38 +142,23 @@ class Classifier:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """One row of label probabilities per text: the pipeline's own arithmetic (sublinear tf ×
         idf, l2 per kind of n-gram, softmax) on the n-grams the message has."""
-        return self._rows([self._columns(text) for text in texts])
+        return self._rows([self.reader.columns(text) for text in texts])
 
     def story(self, parts: Sequence[str]) -> np.ndarray:
         """`probabilities` of the parts joined (the first row), then of each part if there are
         several. N-grams inside a word are found once per part and added up for the whole: a
         long post is read once."""
-        found = [self._columns(part) for part in parts]
+        found = [self.reader.columns(part) for part in parts]
         if len(found) == 1:
             return self._rows(found)
-        whole = [self._word_columns(" ".join(parts)), np.concatenate([columns[1] for columns in found])]
+        whole = [self.reader.word_columns(" ".join(parts)), np.concatenate([columns[1] for columns in found])]
         return self._rows([whole, *found])
-
-    def _columns(self, text: str) -> list[np.ndarray]:
-        """The columns of the n-grams of `text` this model knows, each as often as it occurs: one
-        array for the word n-grams, one for the character n-grams."""
-        return [self._word_columns(text), np.concatenate([_NONE, *(self._char_columns(w) for w in text.split())])]
-
-    def _word_columns(self, text: str) -> np.ndarray:
-        vocabulary = self._features[0][1]
-        return np.array([c for g in word_grams(text) if (c := vocabulary.get(g)) is not None], dtype=np.intp)
-
-    def _known_in_word(self, word: str) -> np.ndarray:
-        """The columns of a word's character n-grams (cached per word: words come back in message
-        after message, and looking n-grams up one by one was most of a message's cost)."""
-        vocabulary = self._features[1][1]
-        return np.array([c for g in _in_word(word) if (c := vocabulary.get(g)) is not None], dtype=np.intp)
 
     def _rows(self, texts: list[list[np.ndarray]]) -> np.ndarray:
         """Label probabilities from each text's known n-gram columns (one array per kind)."""
         scores = np.tile(self._intercept, (len(texts), 1))
         for row, kinds in enumerate(texts):
-            for found, (_, _, idf, offset) in zip(kinds, self._features, strict=True):
+            for found, idf, offset in zip(kinds, self._idfs, self.reader.offsets, strict=True):
                 if not found.size:
                     continue
                 columns, counts = np.unique(found, return_counts=True)
@@ -163,17 +173,21 @@ class Classifier:
     def save(self, target: BinaryIO) -> None:
         """Plain arrays in one .npz file: no pickle, nothing that runs when it is read."""
         arrays: dict[str, np.ndarray] = {"labels": np.array(self.labels), "coef": self._coef, "intercept": self._intercept}
-        for i, (_, vocabulary, idf, _) in enumerate(self._features):
+        for i, (vocabulary, idf) in enumerate(zip(self.reader.vocabularies, self._idfs, strict=True)):
             arrays[f"terms{i}"] = np.array(sorted(vocabulary, key=vocabulary.__getitem__))
             arrays[f"idf{i}"] = idf
         np.savez(target, **arrays)
 
     @classmethod
-    def load(cls, path: Path) -> Classifier:
+    def load(cls, path: Path, reader: Reader | None = None) -> Classifier:
+        """The saved classifier (its n-grams read by `reader` when it shares another's)."""
         with np.load(path, allow_pickle=False) as data:
-            vocabularies = [{str(t): i for i, t in enumerate(data[f"terms{k}"])} for k in range(len(FEATURES))]
             idfs = [data[f"idf{k}"] for k in range(len(FEATURES))]
-            return cls([str(x) for x in data["labels"]], vocabularies, idfs, data["coef"], data["intercept"])
+            if reader is None:
+                reader = Reader([{str(t): i for i, t in enumerate(data[f"terms{k}"])} for k in range(len(FEATURES))])
+            elif [len(v) for v in reader.vocabularies] != [len(idf) for idf in idfs]:
+                raise ValueError("saved with other n-grams")
+            return cls([str(x) for x in data["labels"]], reader, idfs, data["coef"], data["intercept"])
 
 
 def fingerprint(pairs: Sequence[tuple[str, str]]) -> str:
@@ -190,11 +204,11 @@ def digest(parts: Iterable[str]) -> str:
     return hashed.hexdigest()[:16]
 
 
-def train(pairs: Sequence[tuple[str, str]]) -> Classifier:
-    """Fit the pipeline on (normalized text, label) pairs."""
-    model = make_model()
+def train(pairs: Sequence[tuple[str, str]], reader: Reader | None = None) -> Classifier:
+    """Fit the pipeline on (normalized text, label) pairs (on `reader`'s n-grams, if given)."""
+    model = make_model(reader.vocabularies if reader else None)
     model.fit([t for t, _ in pairs], [label for _, label in pairs])
-    return Classifier.from_pipeline(model)
+    return Classifier.from_pipeline(model, reader)
 
 
 def load_or_train(examples: Iterable[tuple[str, str]], folder: Path | None = None) -> Classifier:
@@ -204,23 +218,28 @@ def load_or_train(examples: Iterable[tuple[str, str]], folder: Path | None = Non
     return cached(fingerprint(pairs), lambda: pairs, folder)
 
 
-def cached(key: str, examples: Callable[[], Sequence[tuple[str, str]]], folder: Path | None = None) -> Classifier:
+def cached(
+    key: str, examples: Callable[[], Sequence[tuple[str, str]]], folder: Path | None = None, reader: Reader | None = None
+) -> Classifier:
     """The classifier saved under `key`, else one trained now on `examples()` and saved for the
     next start (a read-only cache only costs time). `examples` is only called to train: a key made
-    from the raw content spares a start-up from reading every example."""
+    from the raw content spares a start-up from reading every example. With `reader`, it learns
+    that reader's n-grams (the key must then name them)."""
     folder = folder or cache_dir()
     path = folder / f"classifier-{key}.npz"
     try:
-        classifier = Classifier.load(path)
+        classifier = Classifier.load(path, reader)
     except (OSError, ValueError, KeyError):
         pass
     else:
         with contextlib.suppress(OSError):  # kept as recently used: the oldest artefacts go first
             os.utime(path)
+        classifier.key = key
         return classifier
     pairs = examples()
     logger.info("training a classifier on %d examples (content changed or first start)", len(pairs))
-    classifier = train(pairs)
+    classifier = train(pairs, reader)
+    classifier.key = key
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".npz") as handle:

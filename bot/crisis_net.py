@@ -21,14 +21,18 @@ from bot.classifier import Classifier, cached, digest
 from bot.content import Sign
 
 #: The least probability of a crisis sign, in one sentence, that raises the crisis reply: the lowest
-#: that raised it on no ordinary message of any labelled set (0.4 did on one real post).
-THRESHOLD = 0.45
+#: that raised it on no ordinary message of any labelled set (0.45 did on one real post).
+THRESHOLD = 0.5
 #: Sentences shorter than this are not read ("back's gone" shares a word with "if I was gone").
 MIN_WORDS = 3
+#: Bump when the training examples are made or read differently, so the old artefact is not loaded.
+VERSION = "2"
 #: Sentences made from each combination of a sign, one term of every group in turn.
 SAMPLES = 30
-#: The label of everything that is not a warning sign.
+#: The label of everything that is not a warning sign, and of the signs of the other tiers (one
+#: label for them all keeps the model small: only the crisis labels are read).
 NONE = "none"
+OTHER = "other sign"
 
 
 class CrisisNet:
@@ -41,22 +45,27 @@ class CrisisNet:
         self._crisis = [(column, by_id[label]) for column, label in enumerate(classifier.labels) if label in crisis]
 
     @classmethod
-    def learn(cls, signs: Sequence[Sign], examples: Sequence[str], sentences: Callable[[str], list[str]], salt: str) -> CrisisNet:
+    def learn(
+        cls, signs: Sequence[Sign], examples: Sequence[str], sentences: Callable[[str], list[str]], salt: str, answers: Classifier
+    ) -> CrisisNet:
         """Trained on the signs' phrasings against the sentences of the content's example
         phrasings and the signs' exceptions, each read by `sentences` (a message is read
         sentence by sentence too). The cached artefact is keyed by the raw texts and `salt` (the
         language file, which shapes the reading), so a start-up with it reads no example; a change
-        to the reading code must bump `classifier.VERSION`."""
-        key = digest(["crisis net", salt, *examples, *(repr(sign) for sign in signs)])
+        to how its examples are made or read must bump `VERSION`. It learns the n-grams of the
+        `answers` classifier and shares its reader: one lookup of a message's n-grams serves both,
+        and their vocabularies are kept once."""
+        key = digest([f"crisis net {VERSION} {SAMPLES}", answers.key, salt, *examples, *(repr(sign) for sign in signs)])
 
         def pairs() -> list[tuple[str, str]]:
             found = [(sentence, NONE) for text in (*examples, *(e for s in signs for e in s.exceptions)) for sentence in sentences(text)]
             for sign in signs:
                 told = [*sign.phrasings, *(" ".join(g[k % len(g)] for g in combo) for combo in sign.combinations for k in range(SAMPLES))]
-                found += [(" ".join(sentences(text)), sign.id) for text in told]
+                label = sign.id if sign.tier == "crisis" else OTHER
+                found += [(" ".join(sentences(text)), label) for text in told]
             return [(text, label) for text, label in found if text]
 
-        return cls(cached(key, pairs), signs)
+        return cls(cached(key, pairs, reader=answers.reader), signs)
 
     def find(self, sentences: Sequence[str]) -> Sign | None:
         """The crisis sign one of the (normalized) sentences reads like, if any."""

@@ -171,6 +171,9 @@ CRISIS = [
     "my kids would honestly be happier without me",
     "i think about dying every day now",
     "some nights i wish i could just stop existing",
+    "i have started looking up ways to end it",
+    "sometimes i feel like it would be easier for everyone if i just disappeared",
+    "i've been thinking everyone would be relieved if i died",
 ]
 
 NEAR_MISSES = [
@@ -318,9 +321,8 @@ def test_crisis_phrasings_get_the_crisis_reply(brain: Brain, message: str) -> No
 
 #: Despair in words no phrasing holds: the crisis net (bot/crisis_net.py) reads them.
 UNNAMED_CRISES = [
-    "been looking up how many tablets it takes",
-    "everyone would be happier if i just disappeared",
-    "my family would manage better if i wasnt around",
+    "my kids would cope fine if i wasnt around anymore",
+    "nobody would even miss me if i was not around",
 ]
 
 
