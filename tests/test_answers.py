@@ -47,31 +47,30 @@ def test_real_style_sets_catch_every_sign_and_crisis_and_hold_their_figures(brai
     assert report.topic.value >= marks["topic"], report.misses
 
 
-def test_signs_in_peoples_own_words_are_caught_and_their_near_misses_mostly_not(brain: Brain) -> None:
-    """tests/data/real_signs.yaml: 230 signs and crises in indirect, misspelt, third-person wording
-    and 120 near misses. Five are still missed, each told across sentences or without one telling
-    word (things given to a brother "won't be needing them", a tidy-up "before I go", a funeral plan
-    and "the last few days", thighs hit with a hairbrush, a belt three notches in); a hard tackle
-    with a crack gets the see-a-doctor-today reply, not the emergency one; fourteen near
-    misses still alarm: relatives' past conditions, questions about a sign ("what does saddle
-    numbness mean?"), numbness that passed, sweat from a heat pad. Floors are the measured figures."""
-    report = evaluate(brain, load_items(DATA / "real_signs.yaml"))
-    assert report.recall.value >= 0.978, report.misses
-    assert report.emergency.value >= 0.991, report.misses
-    assert report.crisis.value >= 0.90, report.misses
-    assert report.false_alarms <= 14, report.misses
+#: The sets of signs and crises in people's own words (indirect, misspelt, third-person) with their
+#: near misses; floors are the measured figures (docs/PERFORMANCE.md: Evaluation).
+#: - real_signs.yaml (350): the net was extended on its misses, so it is a specification. Five are
+#:   still missed, each told across sentences or without one telling word (things given to a
+#:   brother "won't be needing them", a tidy-up "before I go", a funeral plan and "the last few
+#:   days", thighs hit with a hairbrush, a belt three notches in); a hard tackle with a crack gets
+#:   the see-a-doctor-today reply; fourteen near misses alarm (relatives' past conditions,
+#:   questions about a sign, numbness that passed, sweat from a heat pad).
+#: - signs_holdout.yaml (230): written blind and never used to add a phrasing, the honest measure
+#:   of the net on wording it has not seen: about three signs in four, crises one in two.
+OWN_WORDS = {
+    "real_signs.yaml": {"recall": 0.978, "emergency": 0.991, "crisis": 0.90, "false_alarms": 14},
+    "signs_holdout.yaml": {"recall": 0.786, "emergency": 0.762, "crisis": 0.566, "false_alarms": 20},
+}
 
 
-def test_signs_written_blind_hold_their_measured_figures(brain: Brain) -> None:
-    """tests/data/signs_holdout.yaml: 150 signs and crises and 80 near misses written by a helper
-    who saw neither the content nor the other sets, never used to add a phrasing. It is the honest
-    measure of the safety net on wording it has not seen (docs/PERFORMANCE.md: Safety): about
-    three signs in four and crises one in two are caught there; floors are the measured figures."""
-    report = evaluate(brain, load_items(DATA / "signs_holdout.yaml"))
-    assert report.recall.value >= 0.786, report.misses
-    assert report.emergency.value >= 0.762, report.misses
-    assert report.crisis.value >= 0.566, report.misses
-    assert report.false_alarms <= 20, report.misses
+@pytest.mark.parametrize("name", sorted(OWN_WORDS))
+def test_signs_in_peoples_own_words_hold_their_measured_figures(brain: Brain, name: str) -> None:
+    report = evaluate(brain, load_items(DATA / name))
+    marks = OWN_WORDS[name]
+    assert report.recall.value >= marks["recall"], report.misses
+    assert report.emergency.value >= marks["emergency"], report.misses
+    assert report.crisis.value >= marks["crisis"], report.misses
+    assert report.false_alarms <= marks["false_alarms"], report.misses
 
 
 def test_the_shared_dev_set_and_the_own_sets_pass_their_marks(brain: Brain) -> None:
