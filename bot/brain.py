@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from bot.content import TIERS, Content, Entry, Sign, load
 from bot.crisis_net import CrisisNet
 from bot.languages import Tongue, load_languages
+from bot.lookalikes import lookalikes
 from bot.matching import OUT_OF_SCOPE, Matcher, Ranking
 from bot.ranking import Blend, Ranker
 from bot.red_flags import Finding, RedFlagDetector
@@ -89,6 +90,7 @@ class Brain:
         asked = _words(content, [t for e in content.entries.values() for t in (e.question, *e.examples)])
         known = asked | _words(content, [e.answer for e in content.entries.values()]) | language.known_words
         english = english_words()
+        lookalikes()  # read now (from the cache), not on the first message with a foreign letter
         speller = Speller(known, language.words, english)
         self.detector = RedFlagDetector(content.signs, language, speller)
         self.matcher = Matcher(content.entries.values(), language, speller, asked, content.out_of_scope, ignore=self.detector.vocabulary())

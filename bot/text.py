@@ -15,11 +15,11 @@ from datetime import date
 from functools import lru_cache
 from importlib.metadata import version
 
-from confusable_homoglyphs import categories, confusables
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.cache import cached_lines
+from bot.lookalikes import lookalikes
 
 #: Characters that end a sentence: a red-flag combination must stand inside one sentence.
 SENTENCE_END = "."
@@ -147,8 +147,9 @@ def fold_lookalikes(text: str) -> str:
     in another script (Russian, Greek) its words are left alone: that is the language, not a
     disguise.
     """
+    table = lookalikes()
     words = _LETTERS.findall(text)
-    scripts_of = {w: categories.unique_aliases(w) for w in set(words) if not w.isascii()}
+    scripts_of = {w: table.scripts(w) for w in set(words) if not w.isascii()}
     latin_words = sum(w not in scripts_of or "LATIN" in scripts_of[w] for w in words)
     mostly_latin = latin_words * 2 > len(words)
 
@@ -158,10 +159,10 @@ def fold_lookalikes(text: str) -> str:
         if not scripts or scripts == {"LATIN"} or ("LATIN" not in scripts and not mostly_latin):
             return word
         spelled = word
-        for found in confusables.is_confusable(word, greedy=True, preferred_aliases=["latin"]) or ():
-            target = next((h["c"] for h in found["homoglyphs"] if h["c"].isascii() and h["c"].isalpha()), None)
-            if target:
-                spelled = spelled.replace(found["character"], target)
+        for char in dict.fromkeys(word):
+            twin = table.twin(char)
+            if twin:
+                spelled = spelled.replace(char, twin)
         # A word of another script is folded only if every letter had a Latin look-alike.
         return spelled if "LATIN" in scripts or spelled.isascii() else word
 

@@ -3,6 +3,9 @@ know, questions past the guide, and other languages."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,8 +14,10 @@ import pytest
 from bot.brain import Brain
 from bot.classifier import KEEP, load_or_train
 from bot.dialogue import Dialogue
+from bot.lookalikes import lookalikes
 from bot.matching import Candidate, Ranking
 from bot.text import fold_lookalikes, tokenize
+from tests.conftest import ROOT
 
 EMERGENCY_NUMBERS = ("911", "112", "999")
 
@@ -154,6 +159,27 @@ def test_look_alike_letters_are_read_as_latin_but_other_scripts_are_left_alone()
     assert fold_lookalikes("gr\u03bfin") == "groin"  # Greek ο
     assert fold_lookalikes("у меня болит спина") == "у меня болит спина"  # Russian stays Russian
     assert fold_lookalikes("I can't \u0440\u0435\u0435") == "I can't pee"  # a whole word of look-alikes among English
+
+
+def test_the_kept_part_of_unicodes_table_folds_as_the_whole_table_does() -> None:
+    """bot/lookalikes.py keeps two small parts of `confusable-homoglyphs` (16 MB once imported):
+    each look-alike letter's Latin twin, and each character's script, as the library reports them."""
+    from confusable_homoglyphs import categories, confusables
+
+    table = lookalikes()
+    for char in ["\u0435", "\u03bf", "\u0440", "\u0455", "\u0391", "\u0456", "a", "\u00e9", "\u044f", "\u05d0", "-"]:
+        assert table.script(char) == categories.alias(char)
+        found = confusables.is_confusable(char, preferred_aliases=["latin"])
+        twin = next((h["c"] for h in found[0]["homoglyphs"] if h["c"].isascii() and h["c"].isalpha()), None) if found else None
+        assert table.twin(char) == twin, char
+
+
+def test_a_running_bot_never_imports_the_whole_confusables_table(tmp_path: Path) -> None:
+    env = {**os.environ, "BOT_CACHE_DIR": str(tmp_path)}
+    code = "import sys; from bot.text import fold_lookalikes; fold_lookalikes('l\u0435gs'); print('confusable_homoglyphs' in sys.modules)"
+    first, again = (subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True) for _ in range(2))
+    assert first.stdout.strip() == "True"  # the first start reads the table once, into the cache
+    assert again.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(
