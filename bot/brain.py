@@ -87,7 +87,8 @@ class Brain:
         self.settings = settings or Settings.from_env()
         self.thresholds = thresholds or Thresholds()
         language = content.language
-        asked = _words(content, [t for e in content.entries.values() for t in (e.question, *e.examples)])
+        phrasings = [t for e in content.entries.values() for t in (e.question, *e.examples)]
+        asked = _words(content, phrasings)
         known = asked | _words(content, [e.answer for e in content.entries.values()]) | language.known_words
         english = english_words()
         lookalikes()  # read now (from the cache), not on the first message with a foreign letter
@@ -95,8 +96,8 @@ class Brain:
         self.detector = RedFlagDetector(content.signs, language, speller)
         self.matcher = Matcher(content.entries.values(), language, speller, asked, content.out_of_scope, ignore=self.detector.vocabulary())
         self.ranker = Ranker(content.entries.values(), self.matcher, language)
-        examples = [t for e in content.entries.values() for t in (e.question, *e.examples)] + list(content.out_of_scope)
         reading = (content.root / "language.yaml").read_text(encoding="utf-8")
+        examples = [*phrasings, *content.out_of_scope]
         self.crisis = CrisisNet.learn(content.signs, examples, self._sentences, reading, self.ranker.classifier)
         self.languages = load_languages(content.root / "intents" / "languages.yaml", content, english)
 
@@ -181,8 +182,8 @@ class Brain:
 
     def _sentences(self, text: str | Sequence[str]) -> list[str]:
         """The sentences of a text (or of tokens already read), as the classifiers read them."""
-        tokens = self.matcher.read(text) if isinstance(text, str) else text
-        return [sentence for sentence, _ in self.ranker.sentences(tokens)]
+        told = self.ranker.sentences_of(text) if isinstance(text, str) else self.ranker.sentences(text)
+        return [sentence for sentence, _ in told]
 
     def rank(self, tokens: tuple[str, ...]) -> Ranking:
         """The entries for a message read by the detector, best first."""

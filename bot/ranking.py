@@ -78,7 +78,7 @@ class Ranker:
             for phrase in entry.examples:
                 if sum(phrase.count(mark) for mark in ".?!") < 2:  # one sentence at most: nothing to add
                     continue
-                told = self.sentences(self.matcher.read(phrase))
+                told = self.sentences_of(phrase)
                 if len(told) > 1:
                     found += [(sentence, entry.id) for sentence, asks in told if asks]
         return found
@@ -133,6 +133,10 @@ class Ranker:
         told = [s for s in found if not s[1]]
         room = max(0, MAX_SENTENCES - len(asks))
         return asks[:MAX_SENTENCES] + (told[len(told) - room :] if room else [])
+
+    def sentences_of(self, text: str) -> list[tuple[str, bool]]:
+        """`sentences` of a text not yet read."""
+        return self.sentences(self.matcher.read(text))
 
     @staticmethod
     def _question(tokens: Sequence[str]) -> list[str]:
